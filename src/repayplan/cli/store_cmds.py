@@ -1,0 +1,95 @@
+"""CLI of the store: ``init-demo`` (a simulated portfolio) and ``import`` (a lender's files)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from repayplan.cli.app import app, console, emit_json
+from repayplan.errors import InputError
+from repayplan.store.connection import DEFAULT_DB
+from repayplan.store.demo import init_demo
+from repayplan.store.importer import DEFAULT_RATE_CAP_PERCENT, import_files
+
+
+def _parse_date(text: str | None, field: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise InputError(f"not a date (YYYY-MM-DD): {text}", field=field) from None
+
+
+@app.command("init-demo")
+def init_demo_cmd(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="DuckDB file to (re)fill."),
+    loans: int = typer.Option(10_000, "--loans", help="Number of loans to simulate."),
+    seed: int = typer.Option(7, "--seed", help="Random seed (same seed, same portfolio)."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Date the balances refer to (YYYY-MM-DD); default today."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Build a realistic demo portfolio with payment history (replaces the portfolio data)."""
+    summary = init_demo(db, loans=loans, seed=seed, as_of=_parse_date(as_of, "as_of"))
+    if json_out:
+        emit_json(summary.to_dict())
+        return
+    table = Table(title=f"Demo portfolio in {summary.db} (as of {summary.as_of}, seed {seed})")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.rows.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    shares = ", ".join(f"{k} {v:.1%}" for k, v in summary.bucket_shares.items())
+    console.print(f"Open loans by bucket: {shares}")
+    statuses = ", ".join(f"{k} {v:.1%}" for k, v in summary.status_shares.items())
+    console.print(f"Loans by status: {statuses}")
+    console.print(f"Built in {summary.seconds:.1f} s")
+
+
+@app.command("import")
+def import_cmd(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="DuckDB file to load into."),
+    borrowers: Path = typer.Option(None, "--borrowers", help="Borrowers file (.csv or .parquet)."),
+    loans: Path = typer.Option(None, "--loans", help="Loans file (.csv or .parquet)."),
+    payments: Path = typer.Option(None, "--payments", help="Payments file (.csv or .parquet)."),
+    rate_cap: str = typer.Option(
+        str(DEFAULT_RATE_CAP_PERCENT),
+        "--rate-cap",
+        help="Reject loans above this annual rate (percent).",
+    ),
+    as_of: str = typer.Option(None, "--as-of", help="Import date (YYYY-MM-DD); default today."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Validate and load a lender's files; bad rows go to rejected_rows (library: import_files)."""
+    try:
+        cap = Decimal(rate_cap)
+    except ArithmeticError:
+        raise InputError(f"not a number: {rate_cap}", field="rate_cap") from None
+    summary = import_files(
+        db, borrowers, loans, payments, rate_cap_percent=cap, as_of=_parse_date(as_of, "as_of")
+    )
+    if json_out:
+        emit_json(summary.to_dict())
+        return
+    table = Table(title=f"Import {summary.import_id} into {summary.db}")
+    for col in ("file", "read", "loaded", "rejected"):
+        table.add_column(col, justify="left" if col == "file" else "right")
+    for kind, read in summary.read.items():
+        table.add_row(
+            kind, f"{read:,}", f"{summary.loaded.get(kind, 0):,}", f"{summary.rejected[kind]:,}"
+        )
+    console.print(table)
+    if summary.rejections:
+        rej = Table(title="First rejected rows (all in table rejected_rows)")
+        for col in ("file", "row", "record", "field", "reason"):
+            rej.add_column(col)
+        for row in summary.rejections:
+            rej.add_row(*(str(v) if v is not None else "" for v in row))
+        console.print(rej)

@@ -1,0 +1,504 @@
+"""The per-loan planning model (DESIGN.md §3) as a sparse linear program.
+
+Periods t = 1..H on the plan's calendar. Variables, in this column order:
+
+- ``p[t]``: the interest-bearing part of payment t (cents); the paid amount is
+  ``p[t] + extra[t]`` where ``extra`` is arrears spread without interest (template option);
+- ``b[t]``: balance after payment t (cents), ``b[H] = 0``;
+- ``z[t]``: hazard factor epigraph, ``z[t] ≥ g((p[t] + extra[t]) / y[t])`` over the burden
+  curve's affine pieces (only in models whose objective carries the default cost);
+- ``s[t]``: affordability shortfall in cents (only when ``Policy.affordability_penalty``
+  makes affordability soft);
+- ``w``: penalty fees waived (cents, a counted concession), when there are penalty fees;
+- ``rho``: the largest payment-to-income ratio (``min_max_pti`` stage 1);
+- ``theta``: the common payment-to-income ratio of the seasonal template;
+- binaries ``u``: level changes (stepped) or holiday months (chosen_holiday).
+
+Rows are named so explanations and infeasibility reasons can read them: ``balance[t]``,
+``afford[t]``, ``negam[t]``, ``yield_floor``, ``hazard[t,k]``, ``pti[t]``, ``level[t]``,
+``graduated[t]``, ``seasonal[t]``, ``step_up[t]``/``step_down[t]``, ``steps``,
+``holiday_pay[t]``, ``holiday_negam[t]``, ``holiday_min[t]``, ``holidays``
+(t counts from 1, as installment numbers do).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import scipy.sparse as sp
+
+from repayplan.errors import InputError
+from repayplan.finance import Frequency, due_dates, period_rate_factors
+from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.lp import LinearProgram
+from repayplan.plans.templates import Template, get_template
+from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
+from repayplan.risk.metrics import DEFAULT_BASE_MONTHLY_HAZARD, periodic_hurdle
+
+#: Share of ``Policy.max_concession`` a plan may use before the "deeper concession"
+#: relaxation: the first offer keeps half of the lender's allowance in reserve.
+BASE_CONCESSION_SHARE = Decimal("0.5")
+
+#: Periods whose income is below this share of the mean are the seasonal template's
+#: declared off-season: payments there may be below interest and below the minimum.
+OFF_SEASON_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class PlanProgram:
+    """A template's LP for one loan plus everything needed to read the answer back.
+
+    Money arrays are cents per period (length H). ``cap`` is the hard affordability limit of
+    the *total* payment per period, ``extra`` the non-interest-bearing arrears instalment
+    paid on top of ``p``, ``incomes`` the forecast income per period, ``free`` marks periods
+    without the no-negative-amortisation and minimum-payment rules (declared holidays, the
+    seasonal off-season). ``opening_balance`` is the interest-bearing balance before any
+    waiver; ``yield_target`` the right-hand side of the yield floor on total payments.
+    """
+
+    lp: LinearProgram
+    case: LoanCase
+    policy: Policy
+    template: Template
+    objective: str
+    annual_rate: Decimal
+    frequency: Frequency
+    concession_limit: Decimal
+    due_dates: tuple[date, ...]
+    rate_factors: tuple[Decimal, ...]
+    incomes: np.ndarray
+    cap: np.ndarray
+    extra: np.ndarray
+    holiday: np.ndarray
+    free: np.ndarray
+    min_payment: np.ndarray
+    discount: np.ndarray
+    opening_balance: int
+    max_waiver: int
+    yield_target: float
+    cols: dict[str, slice] = field(default_factory=dict)
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def periods(self) -> int:
+        """Number of periods H."""
+        return len(self.due_dates)
+
+    @property
+    def soft(self) -> bool:
+        """True when affordability is soft (a priced shortfall variable exists)."""
+        return "s" in self.cols
+
+    def payments(self, x: np.ndarray) -> np.ndarray:
+        """Total payment per period (cents, float) from a solution vector."""
+        return x[self.cols["p"]] + self.extra
+
+    def interest_bearing(self, x: np.ndarray) -> np.ndarray:
+        """The interest-bearing part ``p`` of each payment (cents, float)."""
+        return x[self.cols["p"]]
+
+    def waiver(self, x: np.ndarray) -> float:
+        """Penalty fees waived (cents, float; 0 when the model has no waiver variable)."""
+        return float(x[self.cols["w"]][0]) if "w" in self.cols else 0.0
+
+    def value(self, x: np.ndarray, name: str) -> np.ndarray:
+        """The block of variables called ``name`` (``p``, ``b``, ``z``, ``s``, ``rho`` …)."""
+        return x[self.cols[name]]
+
+    def with_row_bounds(
+        self, row: int, *, lower: float | None = None, upper: float | None = None
+    ) -> PlanProgram:
+        """A copy whose row ``row`` has new bounds (used to tighten after rounding)."""
+        lo, up = self.lp.row_lower.copy(), self.lp.row_upper.copy()
+        if lower is not None:
+            lo[row] = lower
+        if upper is not None:
+            up[row] = upper
+        return replace(self, lp=replace(self.lp, row_lower=lo, row_upper=up))
+
+
+class _Builder:
+    """Collects COO triplets and named rows; columns are allocated in blocks."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.cols: dict[str, slice] = {}
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.cost: list[np.ndarray] = []
+        self.integer: list[np.ndarray] = []
+        self.var_names: list[str] = []
+        self.r: list[np.ndarray] = []
+        self.c: list[np.ndarray] = []
+        self.v: list[np.ndarray] = []
+        self.row_lo: list[np.ndarray] = []
+        self.row_up: list[np.ndarray] = []
+        self.row_names: list[str] = []
+        self.rows: dict[str, np.ndarray] = {}
+        self.m = 0
+
+    def add_vars(self, name: str, size: int, lower, upper, cost=0.0, integer=False) -> np.ndarray:
+        start = self.n
+        self.cols[name] = slice(start, start + size)
+        self.lower.append(np.broadcast_to(np.asarray(lower, float), (size,)).copy())
+        self.upper.append(np.broadcast_to(np.asarray(upper, float), (size,)).copy())
+        self.cost.append(np.broadcast_to(np.asarray(cost, float), (size,)).copy())
+        self.integer.append(np.full(size, integer))
+        self.var_names += [f"{name}[{k + 1}]" for k in range(size)] if size > 1 else [name]
+        self.n += size
+        return np.arange(start, start + size)
+
+    def add_rows(self, name: str, labels, lo, up, entries) -> np.ndarray:
+        """Add rows; ``entries`` is a list of (local_row, col, value) arrays (broadcast)."""
+        labels = list(labels)
+        k = len(labels)
+        if k == 0:
+            return np.arange(0)
+        base = self.m
+        for rows, cols, vals in entries:
+            rows, cols, vals = np.broadcast_arrays(np.asarray(rows), np.asarray(cols), vals)
+            self.r.append(base + rows.ravel())
+            self.c.append(cols.ravel())
+            self.v.append(np.asarray(vals, float).ravel())
+        self.row_lo.append(np.broadcast_to(np.asarray(lo, float), (k,)).copy())
+        self.row_up.append(np.broadcast_to(np.asarray(up, float), (k,)).copy())
+        self.row_names += [f"{name}[{lab}]" if lab != "" else name for lab in labels]
+        idx = np.arange(base, base + k)
+        self.rows[name] = np.concatenate([self.rows.get(name, np.arange(0)), idx])
+        self.m += k
+        return idx
+
+    def program(self, offset: float) -> LinearProgram:
+        r = np.concatenate(self.r) if self.r else np.arange(0)
+        c = np.concatenate(self.c) if self.c else np.arange(0)
+        v = np.concatenate(self.v) if self.v else np.zeros(0)
+        a = sp.csr_matrix((v, (r, c)), shape=(self.m, self.n))
+        integrality = np.concatenate(self.integer)
+        return LinearProgram(
+            c=np.concatenate(self.cost),
+            A=a,
+            row_lower=np.concatenate(self.row_lo),
+            row_upper=np.concatenate(self.row_up),
+            lower=np.concatenate(self.lower),
+            upper=np.concatenate(self.upper),
+            integrality=integrality if integrality.any() else None,
+            var_names=tuple(self.var_names),
+            row_names=tuple(self.row_names),
+            objective_offset=offset,
+        )
+
+
+def plan_frequency(case: LoanCase, template: Template) -> Frequency:
+    """The plan's cycle: the template's, else the loan's own."""
+    return Frequency.parse(template.frequency or case.frequency, field="frequency")
+
+
+def months_per_period(freq: Frequency) -> float:
+    """Calendar months in one period (fractional for week-based cycles)."""
+    return float(freq.months) if freq.months is not None else 12.0 / freq.periods_per_year
+
+
+def default_term(case: LoanCase, policy: Policy, template: Template) -> int:
+    """Periods of the template's plan: the remaining term (in months) plus the template's
+    extension, on the plan's cycle, capped at ``Policy.max_term_months``."""
+    months = case.remaining_term * months_per_period(Frequency.parse(case.frequency))
+    freq = plan_frequency(case, template)
+    periods = math.ceil((months + template.extend_term) / months_per_period(freq) - 1e-9)
+    return max(1, min(periods, max_term(policy, freq)))
+
+
+def max_term(policy: Policy, freq: Frequency) -> int:
+    """The longest plan the policy allows, in periods of ``freq``."""
+    return max(1, int(policy.max_term_months // months_per_period(freq)))
+
+
+def monthly_incomes(case: LoanCase, months: int) -> np.ndarray:
+    """Forecast income of the borrower's months 1..``months`` after ``case.start`` (cents,
+    float): base income × the calendar month's seasonal factor × the hardship factor while
+    the hardship lasts (``recovery_months``; for ever when no recovery is expected)."""
+    m = np.arange(1, months + 1)
+    cal_month = (case.start.month - 1 + m) % 12
+    season = np.asarray(case.income_seasonality, float)[cal_month]
+    shock = np.ones(months)
+    if case.hardship_income_factor != 1.0:
+        until = months if case.recovery_months is None else case.recovery_months
+        shock[m <= until] = case.hardship_income_factor
+    return case.monthly_income * season * shock
+
+
+def period_incomes(case: LoanCase, freq: Frequency, dates: list[date]) -> np.ndarray:
+    """Income per plan period (cents, float): the sum of the months the period covers on
+    month-based cycles; week-based cycles take their share of the due date's month."""
+    h = len(dates)
+    if freq.months is not None:
+        return monthly_incomes(case, h * freq.months).reshape(h, freq.months).sum(axis=1)
+    months = np.array([(d.year - case.start.year) * 12 + d.month - case.start.month for d in dates])
+    monthly = monthly_incomes(case, int(months.max()) + 1)
+    return monthly[np.maximum(months, 0)] * 12.0 / freq.periods_per_year
+
+
+def _holiday_periods(case: LoanCase, policy: Policy, freq: Frequency, h: int) -> int:
+    months = policy.max_holiday_months
+    if case.recovery_months is not None and case.hardship is not None:
+        months = min(months, max(1, case.recovery_months))
+    return max(1, min(h - 1, int(months // months_per_period(freq))))
+
+
+def _reference_exposure(total: float, r: np.ndarray) -> np.ndarray:
+    """Balance before each payment of a level annuity (the exposure at risk the default-cost
+    term weighs each period's hazard by; fixed so the objective stays linear)."""
+    growth = np.cumprod(1.0 + r)
+    disc = 1.0 / growth
+    level = total / disc.sum()
+    # b_t = growth_t (B − level Σ_{k≤t} disc_k); the exposure before payment t is b_{t−1}.
+    after = growth * (total - level * np.cumsum(disc))
+    return np.maximum(np.concatenate(([total], after[:-1])), 0.0)
+
+
+def build_program(
+    case: LoanCase,
+    policy: Policy,
+    template: str = "balanced",
+    curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+    *,
+    annual_rate: Decimal | None = None,
+    term: int | None = None,
+    concession_limit: Decimal | None = None,
+    pti_ceiling: float | None = None,
+) -> PlanProgram:
+    """Build ``template``'s LP (or MILP) for ``case`` under ``policy``.
+
+    ``annual_rate`` (fraction; default the contract rate), ``term`` (periods; default
+    :func:`default_term`) and ``concession_limit`` (fraction of exposure; default
+    ``BASE_CONCESSION_SHARE × Policy.max_concession``) are the knobs the rate search and the
+    declared relaxations turn. ``pti_ceiling`` turns a ``min_max_pti`` template into its
+    second stage: payments held at or below that share of income, balanced objective.
+    Objective values are in cents (``min_max_pti`` stage 1: a fraction).
+    """
+    tpl = get_template(template)
+    rec = f"loan {case.loan_id}"
+    rate = case.annual_rate if annual_rate is None else Decimal(annual_rate)
+    if rate < 0:
+        raise InputError(f"must be >= 0, got {rate}", field="annual_rate", record=rec)
+    freq = plan_frequency(case, tpl)
+    h = default_term(case, policy, tpl) if term is None else int(term)
+    if h < 1:
+        raise InputError(f"must be at least 1 period, got {h}", field="term", record=rec)
+    kappa = (
+        policy.max_concession * BASE_CONCESSION_SHARE
+        if concession_limit is None
+        else Decimal(concession_limit)
+    )
+    objective = tpl.objective
+    if objective == "min_max_pti" and pti_ceiling is not None:
+        objective = "balanced"
+
+    dates = due_dates(case.start, h, freq)
+    factors = period_rate_factors(rate, case.start, dates, "30/360", freq)
+    r = np.array([float(f) for f in factors])
+    ppy = freq.periods_per_year
+    mpp = months_per_period(freq)
+    y = period_incomes(case, freq, dates)
+    y_eff = np.maximum(y, 1.0)
+    outgoings = (case.essential_expenses + case.other_debt) * mpp
+    alpha = float(policy.pti_cap)
+    cap = np.floor(np.maximum(0.0, np.minimum(alpha * y, y - outgoings)) + 1e-9)
+    if pti_ceiling is not None:
+        cap = np.minimum(cap, np.floor(pti_ceiling * y + 1e-9))
+
+    # Arrears: capitalised into the interest-bearing balance, or spread without interest.
+    extra = np.zeros(h)
+    bucket = case.arrears + case.accrued_interest
+    if tpl.arrears == "spread" and bucket > 0:
+        k = max(1, min(tpl.spread_periods, h - 1 if h > 1 else 1))
+        extra[:k] = bucket // k
+        extra[: bucket % k] += 1
+        opening = case.exposure - bucket
+    else:
+        opening = case.exposure
+    max_waiver = int(Decimal(case.penalty_fees) * policy.max_penalty_waiver)
+
+    holiday = np.zeros(h, bool)
+    if tpl.holiday and h > 1:
+        holiday[: _holiday_periods(case, policy, freq, h)] = True
+    free = holiday.copy()
+    if tpl.shape == "seasonal":
+        free |= y < OFF_SEASON_SHARE * y.mean()
+    last = np.zeros(h, bool)
+    last[-1] = True
+    min_pay = np.where(free | last, 0.0, float(policy.min_payment))
+    p_upper = np.where(holiday, 0.0, np.inf)
+
+    lam = 1.0 - (1.0 - (case.base_monthly_hazard or DEFAULT_BASE_MONTHLY_HAZARD)) ** mpp
+    hazard_cost = lam * float(policy.lgd) * _reference_exposure(float(case.exposure), r)
+    soft = policy.affordability_penalty is not None
+    penalty = float(policy.affordability_penalty) if soft else 0.0
+    weight = float(policy.cost_weight)
+    uses_hazard = objective == "balanced"
+
+    bld = _Builder()
+    if objective == "balanced":
+        p_cost, s_cost = weight, penalty
+    elif objective == "min_total_paid":
+        p_cost, s_cost = 1.0, penalty
+    else:  # min_max_pti stage 1: a shortfall of one month's mean income costs `penalty`
+        p_cost, s_cost = 0.0, penalty / float(y_eff.mean())
+    chosen = tpl.shape == "chosen_holiday"
+    p_lower = min_pay.copy()
+    if chosen:  # the window's minimum payment moves into rows that a holiday switches off
+        p_lower[: min(tpl.holiday_window, h - 1)] = 0.0
+    p = bld.add_vars("p", h, p_lower, p_upper, p_cost)
+    b_up = np.full(h, np.inf)
+    b_up[-1] = 0.0
+    b = bld.add_vars("b", h, 0.0, b_up)
+    z = bld.add_vars("z", h, 0.0, np.inf, hazard_cost) if uses_hazard else None
+    s = bld.add_vars("s", h, 0.0, np.inf, s_cost) if soft else None
+    w = bld.add_vars("w", 1, 0.0, max_waiver) if max_waiver > 0 else None
+    t = np.arange(h)
+
+    # balance[t]: b_t + p_t − (1 + r_t) b_{t−1} = 0, with b_0 = opening − w.
+    rhs = np.zeros(h)
+    rhs[0] = (1.0 + r[0]) * opening
+    ent = [(t, b, 1.0), (t, p, 1.0), (t[1:], b[:-1], -(1.0 + r[1:]))]
+    if w is not None:
+        ent.append((0, w[0], 1.0 + r[0]))
+    bld.add_rows("balance", t + 1, rhs, rhs, ent)
+
+    # afford[t]: total payment within the cap (a priced shortfall when soft).
+    ta = t[~holiday] if not chosen else t
+    ent = [(np.arange(ta.size), p[ta], 1.0)]
+    if s is not None:
+        ent.append((np.arange(ta.size), s[ta], -1.0))
+    bld.add_rows("afford", ta + 1, -np.inf, cap[ta] - extra[ta], ent)
+
+    # negam[t]: p_t ≥ r_t b_{t−1} outside free periods (t = 1 uses the opening balance).
+    tn = t[~free]
+    if chosen:
+        tn = tn[tn >= min(tpl.holiday_window, h - 1)]
+    _negam_rows(bld, "negam", tn, p, b, w, r, opening)
+
+    # yield_floor: Σ d_t (p_t + extra_t) ≥ (1 − κ)·exposure (+ 1 cent a period of margin so the
+    # cent rounding cannot push the exact NPV below it).
+    disc = (1.0 + periodic_hurdle(policy.hurdle_rate, ppy)) ** -np.arange(1, h + 1, dtype=float)
+    target = float(1 - kappa) * case.exposure + h
+    bld.add_rows("yield_floor", [""], target - float(disc @ extra), np.inf, [(0, p, disc)])
+
+    if z is not None:
+        slopes, icpts = curve.pieces()
+        top = float(cap.max() / y_eff.max()) if not soft else np.inf
+        keep = np.asarray(curve.ratios[:-1]) <= max(top, alpha, pti_ceiling or 0.0) + 1e-12
+        slopes, icpts = slopes[keep], icpts[keep]
+        k = slopes.size
+        rows = np.arange(h * k)
+        tt, kk = np.divmod(rows, k)
+        lo = icpts[kk] + slopes[kk] * extra[tt] / y_eff[tt]
+        labels = [f"{a + 1},{c + 1}" for a, c in zip(tt, kk, strict=True)]
+        bld.add_rows(
+            "hazard",
+            labels,
+            lo,
+            np.inf,
+            [(rows, z[tt], 1.0), (rows, p[tt], -slopes[kk] / y_eff[tt])],
+        )
+
+    if objective == "min_max_pti":
+        rho = bld.add_vars("rho", 1, 0.0, np.inf, 1.0)
+        tp = t[~holiday]
+        i = np.arange(tp.size)
+        bld.add_rows("pti", tp + 1, -np.inf, -extra[tp], [(i, p[tp], 1.0), (i, rho[0], -y_eff[tp])])
+
+    _shape_rows(bld, tpl, policy, freq, p, b, w, r, opening, t, holiday, free, cap, extra, y_eff)
+
+    offset = float(extra.sum()) * p_cost
+    return PlanProgram(
+        lp=bld.program(offset),
+        case=case,
+        policy=policy,
+        template=tpl,
+        objective=objective,
+        annual_rate=rate,
+        frequency=freq,
+        concession_limit=kappa,
+        due_dates=tuple(dates),
+        rate_factors=tuple(factors),
+        incomes=y,
+        cap=cap,
+        extra=extra,
+        holiday=holiday,
+        free=free,
+        min_payment=min_pay,
+        discount=disc,
+        opening_balance=opening,
+        max_waiver=max_waiver,
+        yield_target=target,
+        cols=dict(bld.cols),
+        rows=dict(bld.rows),
+    )
+
+
+def _negam_rows(bld, name, tn, p, b, w, r, opening, big_m=None, u=None) -> None:
+    """``p_t − r_t b_{t−1} (+ M u_t) ≥ 0`` for the periods ``tn``."""
+    if tn.size == 0:
+        return
+    i = np.arange(tn.size)
+    lo = np.where(tn == 0, r[0] * opening, 0.0)
+    ent = [(i, p[tn], 1.0)]
+    later = tn > 0
+    ent.append((i[later], b[tn[later] - 1], -r[tn[later]]))
+    if w is not None and not later.all():
+        ent.append((i[~later], w[0], r[0]))
+    if u is not None:
+        ent.append((i, u, big_m))
+    bld.add_rows(name, tn + 1, lo, np.inf, ent)
+
+
+def _shape_rows(bld, tpl, policy, freq, p, b, w, r, opening, t, holiday, free, cap, extra, y):
+    """Rows of the template's payment shape (level, graduated, seasonal, stepped, holidays)."""
+    h = t.size
+    pay_t = t[~holiday]
+    if tpl.shape in ("level", "graduated") and pay_t.size > 1:
+        cur, prev = pay_t[1:], pay_t[:-1]
+        i = np.arange(cur.size)
+        lo, up = (0.0, 0.0) if tpl.shape == "level" else (0.0, np.inf)
+        bld.add_rows(tpl.shape, cur + 1, lo, up, [(i, p[cur], 1.0), (i, p[prev], -1.0)])
+    elif tpl.shape == "seasonal":
+        theta = bld.add_vars("theta", 1, 0.0, np.inf)
+        i = np.arange(pay_t.size)
+        rhs = -extra[pay_t]
+        bld.add_rows(
+            "seasonal", pay_t + 1, rhs, rhs, [(i, p[pay_t], 1.0), (i, theta[0], -y[pay_t])]
+        )
+    elif tpl.shape == "stepped" and h > 1:
+        big = float(cap.max()) + 1.0
+        u = bld.add_vars("u", h - 1, 0.0, 1.0, integer=True)
+        i = np.arange(h - 1)
+        cur = t[1:]
+        ent = [(i, p[cur], 1.0), (i, p[cur - 1], -1.0)]
+        bld.add_rows("step_up", cur + 1, -np.inf, 0.0, [*ent, (i, u, -big)])
+        bld.add_rows("step_down", cur + 1, 0.0, np.inf, [*ent, (i, u, big)])
+        bld.add_rows("steps", [""], -np.inf, tpl.levels - 1, [(0, u, 1.0)])
+    elif tpl.shape == "chosen_holiday" and h > 1:
+        n = min(tpl.holiday_window, h - 1)
+        u = bld.add_vars("u", n, 0.0, 1.0, integer=True)
+        win = t[:n]
+        i = np.arange(n)
+        # holiday_pay: p_t ≤ (cap_t − extra_t)(1 − u_t); the afford row keeps the cap itself.
+        room = np.maximum(cap[win] - extra[win], 0.0)
+        bld.add_rows("holiday_pay", win + 1, -np.inf, room, [(i, p[win], 1.0), (i, u, room)])
+        # holiday_negam: interest covered unless on holiday; M bounds r_t b_{t−1} in the window.
+        growth = np.cumprod(1.0 + r[:n])
+        big_m = r[win] * opening * np.concatenate(([1.0], growth[:-1])) + 1.0
+        on = ~free[win]
+        _negam_rows(bld, "holiday_negam", win[on], p, b, w, r, opening, big_m[on], u[on])
+        # holiday_min: the minimum payment unless on holiday.
+        mp = np.where(free[win], 0.0, float(policy.min_payment))
+        bld.add_rows("holiday_min", win + 1, mp, np.inf, [(i, p[win], 1.0), (i, u, mp)])
+        bld.add_rows("holidays", [""], -np.inf, _max_holidays(policy, freq), [(0, u, 1.0)])
+
+
+def _max_holidays(policy: Policy, freq: Frequency) -> float:
+    return float(max(1, int(policy.max_holiday_months // months_per_period(freq))))

@@ -1,0 +1,346 @@
+"""``quote``: several good plans for one borrower; ``plan``: the same for a stored loan record.
+
+For each template the hardship reason steers to (:func:`templates_for`): build the model,
+solve it on the chosen strategy (MILP templates on a MILP-capable one), round to a
+cent-exact schedule, re-check every constraint on the exact schedule and re-solve with the
+violated rows tightened until it holds, compute the exact metrics and explain the result.
+An infeasible template is diagnosed and retried under the declared relaxations, in order;
+when no template can be offered the quote asks for manual review and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+
+from repayplan.errors import InputError
+from repayplan.finance import add_months, months_between
+from repayplan.plans.alternative import Alternative, Quote
+from repayplan.plans.baselines import contract_plan, waterfall_plan
+from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.explain import explain
+from repayplan.plans.lp import LPSolution
+from repayplan.plans.model import PlanProgram, build_program
+from repayplan.plans.relax import diagnose, relaxation_steps
+from repayplan.plans.rounding import RoundedPlan, round_plan, tighten
+from repayplan.plans.strategies.base import SolverStrategy
+from repayplan.plans.strategies.registry import get_strategy
+from repayplan.plans.templates import get_template, templates_for
+from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
+from repayplan.risk.metrics import DEFAULT_BASE_MONTHLY_HAZARD, money, plan_metrics
+
+STRATEGIES = ("optimize", "waterfall", "contract")
+
+#: MILP-capable strategies tried, in order, when the chosen solver is LP-only.
+MILP_FALLBACK = ("ortools-scip", "pulp-highs", "pulp-cbc")
+
+#: Rounds of "tighten the violated rows and re-solve" before a template is given up.
+REPAIR_ROUNDS = 4
+
+#: Rates tried by a rate-searching template: the contract rate and this many more, evenly
+#: spaced down to the floor and rounded down to 1/8 of a point.
+RATE_GRID_POINTS = 4
+
+
+@dataclass(frozen=True)
+class TemplateResult:
+    """One template's outcome: the alternative (None when infeasible even after every
+    relaxation), the relaxations it needed, and why the unrelaxed model had no solution."""
+
+    template: str
+    alternative: Alternative | None
+    relaxed_by: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+def _strategy_for(program: PlanProgram, strategy: SolverStrategy) -> SolverStrategy:
+    if strategy.supports(program.lp):
+        return strategy
+    for name in MILP_FALLBACK:
+        candidate = get_strategy(name)
+        if candidate.supports(program.lp):
+            return candidate
+    raise InputError("no registered strategy solves MILP templates", field="solver")
+
+
+def _solve_exact(
+    program: PlanProgram, strategy: SolverStrategy
+) -> tuple[PlanProgram, LPSolution, RoundedPlan | None]:
+    """Solve, round, and re-solve with violated rows tightened until the exact schedule
+    meets every constraint. The rounded plan is None when the model is infeasible or the
+    violations cannot be repaired."""
+    for _ in range(REPAIR_ROUNDS):
+        solution = strategy.solve(program.lp)
+        if not solution.ok:
+            return program, solution, None
+        rounded = round_plan(program, solution.x)
+        if not rounded.violations:
+            return program, solution, rounded
+        tightened = tighten(program, rounded.violations)
+        if tightened is None:
+            break
+        program = tightened
+    return program, solution, None
+
+
+def _rate_grid(contract: Decimal, floor: Decimal) -> list[Decimal]:
+    if contract <= floor:
+        return [contract]
+    step = (contract - floor) / RATE_GRID_POINTS
+    eighth = Decimal("0.00125")
+    grid = {contract, floor}
+    grid |= {
+        max(floor, ((contract - k * step) / eighth).quantize(Decimal(1), ROUND_FLOOR) * eighth)
+        for k in range(1, RATE_GRID_POINTS)
+    }
+    return sorted(grid, reverse=True)
+
+
+def _stage_one(
+    case: LoanCase,
+    policy: Policy,
+    name: str,
+    curve: BurdenCurve,
+    strategy: SolverStrategy,
+    kwargs: dict[str, Any],
+) -> tuple[PlanProgram, LPSolution, dict[str, Any]]:
+    """Solve a template's first model; rate-searching templates keep the highest rate whose
+    optimum is within 1e-6 of the best over the rate grid (cut the rate only as far as it
+    helps)."""
+    tpl = get_template(name)
+    rates = [kwargs.get("annual_rate", case.annual_rate)]
+    if tpl.rate_search and "annual_rate" not in kwargs:
+        rates = _rate_grid(rates[0], min(rates[0], policy.rate_floor))
+    best: tuple[PlanProgram, LPSolution, dict[str, Any]] | None = None
+    for rate in rates:
+        args = {**kwargs, "annual_rate": rate}
+        program = build_program(case, policy, name, curve, **args)
+        solution = _strategy_for(program, strategy).solve(program.lp)
+        if best is None or (
+            solution.ok
+            and (not best[1].ok or solution.objective < best[1].objective * (1 - 1e-6) - 1e-12)
+        ):
+            best = (program, solution, args)
+    assert best is not None
+    return best
+
+
+def solve_template(
+    case: LoanCase,
+    policy: Policy,
+    name: str,
+    strategy: SolverStrategy,
+    curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+    base: dict[str, Any] | None = None,
+) -> TemplateResult:
+    """Plan ``case`` with template ``name``: solve, make cent-exact, and on infeasibility
+    diagnose and walk the declared relaxations. ``base``: keyword arguments of
+    :func:`build_program` every model gets (e.g. a lawful rate)."""
+    base = dict(base or {})
+    program, solution, args = _stage_one(case, policy, name, curve, strategy, base)
+    if solution.status not in ("optimal", "infeasible"):
+        return TemplateResult(
+            name,
+            None,
+            reasons=(f"{name}: solver {solution.solver} stopped with {solution.status}",),
+        )
+    reasons: tuple[str, ...] = ()
+    relaxed: list[str] = []
+    attempt = _finish(case, policy, name, curve, strategy, program, solution, args)
+    if attempt is None:
+        used = _strategy_for(program, strategy)
+        reasons = diagnose(program, used) if not solution.ok else ("cent rounding",)
+        for label, step in relaxation_steps(policy, program, args):
+            relaxed.append(label)
+            program, solution, args = _stage_one(case, policy, name, curve, strategy, step)
+            attempt = _finish(case, policy, name, curve, strategy, program, solution, args)
+            if attempt is not None:
+                break
+    return TemplateResult(name, attempt, tuple(relaxed) if attempt else (), reasons)
+
+
+def _finish(
+    case: LoanCase,
+    policy: Policy,
+    name: str,
+    curve: BurdenCurve,
+    strategy: SolverStrategy,
+    program: PlanProgram,
+    solution: LPSolution,
+    args: dict[str, Any],
+) -> Alternative | None:
+    """From a first-stage solution to the offered alternative (None if infeasible)."""
+    if not solution.ok:
+        return None
+    objective = float(solution.objective)
+    pti = None
+    if program.objective == "min_max_pti":
+        # Second stage: hold the optimal ratio (plus a cent a period of room for rounding)
+        # and pick the schedule by the balanced objective.
+        pti = objective
+        paying = program.incomes[~program.holiday]
+        ceiling = pti + 1.0 / max(float(paying.min()), 1.0)
+        program = build_program(case, policy, name, curve, pti_ceiling=ceiling, **args)
+    used = _strategy_for(program, strategy)
+    program, solution, rounded = _solve_exact(program, used)
+    if rounded is None:
+        return None
+    if pti is None:
+        objective = float(solution.objective)
+    return Alternative(
+        name=name,
+        schedule=rounded.schedule,
+        annual_rate=program.annual_rate,
+        metrics=_metrics(case, policy, program, rounded, curve, used.name),
+        objective=objective,
+        explanation=explain(program, solution, rounded, contract_rate=case.annual_rate, pti=pti),
+        frequency=program.frequency.value,
+    )
+
+
+def _metrics(
+    case: LoanCase,
+    policy: Policy,
+    program: PlanProgram,
+    rounded: RoundedPlan,
+    curve: BurdenCurve,
+    solver: str,
+) -> dict[str, Any]:
+    n = len(rounded.schedule.installments)
+    incomes = np.maximum(np.rint(program.incomes[:n]), 1).astype(np.int64).tolist()
+    hazard = case.base_monthly_hazard
+    metrics = plan_metrics(
+        rounded.schedule,
+        exposure=case.exposure,
+        incomes=incomes,
+        base_monthly_hazard=DEFAULT_BASE_MONTHLY_HAZARD if hazard is None else hazard,
+        curve=curve,
+        lgd=policy.lgd,
+        hurdle_rate=policy.hurdle_rate,
+        periods_per_year=program.frequency.periods_per_year,
+        start=case.start,
+    )
+    metrics["penalty_waived"] = money(rounded.waiver)
+    metrics["affordability_shortfall"] = money(int(rounded.shortfall.sum()))
+    metrics["solver"] = solver
+    return metrics
+
+
+def quote(
+    case: LoanCase,
+    policy: Policy = Policy(),
+    strategy: str = "optimize",
+    solver: str = "fast",
+    preset: str | None = None,
+    *,
+    templates: tuple[str, ...] | None = None,
+    curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+) -> Quote:
+    """Plans for one borrower.
+
+    ``strategy``: ``"optimize"`` (the alternatives of :func:`templates_for`, or of
+    ``templates``), ``"waterfall"`` (the rule-based modification, ``preset`` default
+    ``"hamp"``) or ``"contract"`` (the loan as it stands). ``solver`` names a registered
+    strategy (LP-only solvers hand MILP templates to a MILP-capable one).
+
+    Status ``"ok"``: every template solved as stated; ``"relaxed"``: at least one needed a
+    declared relaxation (``reasons`` say why and which); ``"manual_review"``: none could be
+    offered (``reasons`` name the constraints that make each impossible).
+    """
+    if strategy not in STRATEGIES:
+        raise InputError(
+            f"unknown strategy {strategy!r}; use one of " + ", ".join(STRATEGIES), field="strategy"
+        )
+    if strategy == "contract":
+        return Quote((contract_plan(case, policy, curve),), "ok", "none")
+    if strategy == "waterfall":
+        return Quote((waterfall_plan(case, policy, preset or "hamp", curve=curve),), "ok", "none")
+    if preset is not None:
+        raise InputError("a preset applies to --strategy waterfall only", field="preset")
+    chosen = get_strategy(solver)
+    names = templates or templates_for(case.hardship, case.product, case.arrears > 0)
+    base: dict[str, Any] = {}
+    reasons: list[str] = []
+    if case.annual_rate > policy.rate_cap:
+        base["annual_rate"] = policy.rate_cap
+        reasons.append(
+            f"contract rate {case.annual_rate * 100}% is above the {policy.rate_cap * 100}% cap: "
+            "every plan is at the cap"
+        )
+    alternatives: list[Alternative] = []
+    relaxed = False
+    for name in names:
+        result = solve_template(case, policy, name, chosen, curve, base)
+        why = "; ".join(result.reasons)
+        if result.alternative is None:
+            reasons.append(f"{name}: not offered — {why}")
+            continue
+        alternatives.append(result.alternative)
+        if result.relaxed_by:
+            relaxed = True
+            reasons.append(f"{name}: {why}; offered after " + ", then ".join(result.relaxed_by))
+    status = "manual_review" if not alternatives else "relaxed" if relaxed else "ok"
+    return Quote(tuple(alternatives), status, chosen.name, tuple(reasons))
+
+
+def case_from_record(
+    record: Mapping[str, Any], *, loan_id: str, as_of: date | None = None
+) -> LoanCase:
+    """A :class:`LoanCase` from a stored loan (``store.queries.loan_for_planning``'s keys).
+
+    The plan starts one period before ``next_due_date`` (so its first installment falls on
+    it), or on ``as_of`` when none is stored; ``expected_recovery_date`` becomes whole
+    months of hardship after that start.
+    """
+    rec = f"loan {loan_id}"
+    for key in ("outstanding_principal", "annual_rate", "remaining_term", "monthly_income"):
+        if record.get(key) is None:
+            raise InputError("is missing", field=key, record=rec)
+    start = as_of or date.today()
+    if record.get("next_due_date") is not None:
+        start = add_months(record["next_due_date"], -1)
+    recovery = record.get("expected_recovery_date")
+    hardship = record.get("hardship")
+    seasonality = record.get("income_seasonality")
+    return LoanCase(
+        outstanding_principal=int(record["outstanding_principal"]),
+        annual_rate=Decimal(str(record["annual_rate"])),
+        remaining_term=int(record["remaining_term"]),
+        monthly_income=int(record["monthly_income"]),
+        essential_expenses=int(record.get("essential_expenses") or 0),
+        other_debt=int(record.get("other_debt_payments") or 0),
+        accrued_interest=int(record.get("accrued_interest") or 0),
+        arrears=int(record.get("arrears_amount") or 0),
+        penalty_fees=int(record.get("penalty_fees") or 0),
+        frequency=str(record.get("frequency") or "monthly"),
+        income_seasonality=tuple(float(v) for v in seasonality) if seasonality else (1.0,) * 12,
+        hardship=None if hardship in (None, "", "none") else str(hardship),
+        recovery_months=None if recovery is None else max(0, months_between(start, recovery)),
+        start=start,
+        base_monthly_hazard=record.get("base_monthly_hazard"),
+        regular_payment=record.get("regular_payment"),
+        product=str(record.get("product") or "consumer_instalment"),
+        segment=record.get("segment"),
+        loan_id=str(loan_id),
+    )
+
+
+def plan(
+    record: Mapping[str, Any],
+    *,
+    loan_id: str,
+    policy: Policy = Policy(),
+    strategy: str = "optimize",
+    solver: str = "fast",
+    preset: str | None = None,
+    as_of: date | None = None,
+) -> Quote:
+    """:func:`quote` for a stored loan: ``record`` as ``store.queries.loan_for_planning``
+    returns it."""
+    case = case_from_record(record, loan_id=loan_id, as_of=as_of)
+    return quote(case, policy, strategy, solver, preset)

@@ -1,0 +1,334 @@
+"""The portfolio schema: ENUM types, tables, macros and analyst views, as versioned migrations.
+
+Each migration is applied once, in order, inside one transaction, and recorded in
+``schema_migrations``; :func:`migrate` is what :func:`repayplan.store.connection.connect`
+calls on every open. Money is ``DECIMAL(18,2)`` (currency units, exact), rates are
+``annual_rate_percent DECIMAL(7,4)`` (what an analyst reads), dates are ``DATE``.
+
+Large fact tables (installments, payments, truth, income observations) carry no primary key
+on purpose: DuckDB keeps an in-memory ART index per key, which would cost gigabytes for a
+million-loan portfolio; the writers keep them unique instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+SEGMENTS = ("salaried", "self_employed", "gig", "seasonal")
+PRODUCTS = ("consumer_instalment", "credit_card", "car", "mortgage")
+FREQUENCIES = (
+    "weekly",
+    "biweekly",
+    "semimonthly",
+    "monthly",
+    "bimonthly",
+    "quarterly",
+    "semiannual",
+    "yearly",
+)
+#: Months per period of the month-based cycles (the ones contracts in the store may use).
+FREQUENCY_MONTHS = {"monthly": 1, "bimonthly": 2, "quarterly": 3, "semiannual": 6, "yearly": 12}
+BUCKETS = ("current", "dpd_1_30", "dpd_31_60", "dpd_61_90", "dpd_90_plus")
+LOAN_STATUSES = ("active", "delinquent", "defaulted", "closed", "restructured")
+HARDSHIP_REASONS = ("job_loss", "illness", "business_downturn", "seasonal", "other")
+HARDSHIP_STATUSES = ("open", "approved", "declined", "closed")
+RUN_STATUSES = ("running", "succeeded", "partial", "failed", "cancelled")
+PLAN_STATUSES = (
+    "ok",
+    "relaxed",
+    "manual_review",
+    "infeasible",
+    "proposed",
+    "approved",
+    "rejected",
+    "active",
+    "superseded",
+)
+
+#: The policy every new database starts with (fractions per year unless the name says
+#: otherwise); ``policy_versions`` keeps later versions beside it.
+DEFAULT_POLICY = {
+    "hurdle_rate": "0.05",
+    "max_concession": "0.10",
+    "rate_floor": "0.02",
+    "rate_cap": "0.36",
+    "pti_cap": "0.40",
+    "concession_budget": "5000000.00",
+    "segment_caps": {"salaried": 0.10, "self_employed": 0.15, "gig": 0.15, "seasonal": 0.20},
+    "review_capacity": 200,
+    "cool_down_months": 6,
+    "max_restructures": 2,
+    "max_term_months": 480,
+    "max_holiday_months": 3,
+    "min_payment": "10.00",
+    "lgd": "0.45",
+}
+
+
+def _enum(name: str, values: Sequence[str]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"CREATE TYPE {name} AS ENUM ({quoted})"
+
+
+_MONEY = "DECIMAL(18,2)"
+
+_V1_TYPES = [
+    _enum("segment", SEGMENTS),
+    _enum("product", PRODUCTS),
+    _enum("frequency", FREQUENCIES),
+    _enum("delinquency_bucket", BUCKETS),
+    _enum("loan_status", LOAN_STATUSES),
+    _enum("hardship_reason", HARDSHIP_REASONS),
+    _enum("hardship_status", HARDSHIP_STATUSES),
+    _enum("run_status", RUN_STATUSES),
+    _enum("plan_status", PLAN_STATUSES),
+]
+
+_V1_TABLES = [
+    """CREATE TABLE store_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
+    f"""CREATE TABLE borrowers (
+        borrower_id VARCHAR PRIMARY KEY,          -- pseudonym (HMAC of the lender's id)
+        segment segment,
+        monthly_income {_MONEY} NOT NULL,         -- usual net income per month
+        essential_expenses {_MONEY} NOT NULL,     -- per month
+        other_debt_payments {_MONEY} NOT NULL,    -- per month, other lenders
+        income_seasonality DOUBLE[12],            -- Jan..Dec factors averaging 1
+        income_volatility DOUBLE,                 -- sd of log monthly income
+        full_name_token VARCHAR,                  -- HMAC tokens, never plaintext
+        national_id_token VARCHAR,
+        phone_token VARCHAR,
+        source VARCHAR NOT NULL                   -- 'demo' or the import id
+    )""",
+    f"""CREATE TABLE loans (
+        loan_id VARCHAR PRIMARY KEY,
+        borrower_id VARCHAR NOT NULL,
+        product product NOT NULL,
+        principal {_MONEY} NOT NULL,              -- amount financed at origination
+        annual_rate_percent DECIMAL(7,4) NOT NULL,
+        term_months INTEGER NOT NULL,
+        frequency frequency NOT NULL,
+        origination_date DATE NOT NULL,
+        outstanding_principal {_MONEY} NOT NULL,  -- not yet due
+        accrued_interest {_MONEY} NOT NULL,       -- since the last due date
+        arrears_amount {_MONEY} NOT NULL,         -- past-due installments unpaid
+        penalty_fees {_MONEY} NOT NULL,
+        days_past_due INTEGER NOT NULL,
+        delinquency_bucket delinquency_bucket NOT NULL,
+        status loan_status NOT NULL,
+        restructure_count INTEGER NOT NULL,
+        last_restructure_date DATE,
+        cure_count INTEGER NOT NULL,              -- times it returned to current
+        regular_payment {_MONEY},                 -- installment of the contract in force
+        remaining_term INTEGER,                   -- installments due after as_of
+        next_due_date DATE,
+        as_of DATE NOT NULL,                      -- date the balances refer to
+        source VARCHAR NOT NULL
+    )""",
+    f"""CREATE TABLE contract_installments (
+        loan_id VARCHAR NOT NULL, number INTEGER NOT NULL, due_date DATE NOT NULL,
+        payment {_MONEY} NOT NULL, principal {_MONEY} NOT NULL, interest {_MONEY} NOT NULL,
+        balance {_MONEY} NOT NULL                 -- scheduled balance after this installment
+    )""",
+    f"""CREATE TABLE payments (
+        loan_id VARCHAR NOT NULL, payment_date DATE NOT NULL,
+        seq INTEGER NOT NULL,                     -- 1, 2, ... for several on one day
+        amount {_MONEY} NOT NULL, due_date DATE, installment_number INTEGER,
+        source VARCHAR NOT NULL
+    )""",
+    f"""CREATE TABLE income_observations (
+        borrower_id VARCHAR NOT NULL, month DATE NOT NULL, income {_MONEY} NOT NULL
+    )""",
+    """CREATE TABLE hardship_requests (
+        request_id VARCHAR PRIMARY KEY, loan_id VARCHAR NOT NULL, requested_on DATE NOT NULL,
+        reason hardship_reason NOT NULL, expected_recovery_date DATE,
+        income_factor DOUBLE,                     -- income during hardship / usual income
+        status hardship_status NOT NULL
+    )""",
+    """CREATE TABLE policy_versions (
+        policy_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, description VARCHAR,
+        parameters JSON NOT NULL, active BOOLEAN NOT NULL
+    )""",
+    """CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY, kind VARCHAR, as_of DATE NOT NULL,
+        started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, status run_status NOT NULL,
+        parameters JSON, policy_id VARCHAR,
+        loans_considered INTEGER, loans_replanned INTEGER, plans_written INTEGER,
+        counts JSON, timings JSON, solver_stats JSON, message VARCHAR
+    )""",
+    f"""CREATE TABLE plans (
+        plan_id VARCHAR PRIMARY KEY, run_id VARCHAR, loan_id VARCHAR NOT NULL,
+        alternative VARCHAR NOT NULL, chosen BOOLEAN NOT NULL, status plan_status NOT NULL,
+        annual_rate_percent DECIMAL(7,4), term_periods INTEGER, frequency frequency,
+        objective DOUBLE, total_paid {_MONEY}, total_interest {_MONEY}, npv {_MONEY},
+        apr_percent DOUBLE, pd DOUBLE, expected_loss {_MONEY}, max_pti DOUBLE,
+        concession {_MONEY}, forborne_principal {_MONEY}, metrics JSON, explanation VARCHAR,
+        solver VARCHAR, created_at TIMESTAMP NOT NULL
+    )""",
+    f"""CREATE TABLE plan_installments (
+        plan_id VARCHAR NOT NULL, number INTEGER NOT NULL, due_date DATE NOT NULL,
+        payment {_MONEY} NOT NULL, principal {_MONEY} NOT NULL, interest {_MONEY} NOT NULL,
+        balance {_MONEY} NOT NULL
+    )""",
+    """CREATE TABLE imports (
+        import_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
+        files JSON, counts JSON
+    )""",
+    """CREATE TABLE rejected_rows (
+        import_id VARCHAR, run_id VARCHAR, source_file VARCHAR NOT NULL,
+        row_number BIGINT,                        -- 1-based data row, header not counted
+        record_id VARCHAR, field VARCHAR, reason VARCHAR NOT NULL,
+        rejected_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE risk_models (
+        model_id VARCHAR PRIMARY KEY, fitted_at TIMESTAMP NOT NULL, kind VARCHAR NOT NULL,
+        features JSON, metrics JSON, artifact_path VARCHAR, active BOOLEAN NOT NULL
+    )""",
+    """CREATE TABLE risk_scores (
+        loan_id VARCHAR NOT NULL, scored_at TIMESTAMP NOT NULL, model_id VARCHAR,
+        monthly_hazard DOUBLE NOT NULL, pd_12m DOUBLE
+    )""",
+    """CREATE TABLE behaviour_truth (
+        parameter VARCHAR PRIMARY KEY, value DOUBLE NOT NULL, description VARCHAR NOT NULL
+    )""",
+    """CREATE TABLE loan_month_truth (
+        loan_id VARCHAR NOT NULL, month DATE NOT NULL, due_date DATE NOT NULL,
+        payment_to_income DOUBLE NOT NULL, shock BOOLEAN NOT NULL,
+        arrears_installments INTEGER NOT NULL,    -- installments unpaid before this due date
+        true_hazard DOUBLE NOT NULL, missed BOOLEAN NOT NULL
+    )""",
+]
+
+_V1_MACROS = [
+    # One definition of the buckets, used by every writer and open to analysts.
+    """CREATE MACRO bucket_of(dpd) AS CAST(CASE
+        WHEN dpd <= 0 THEN 'current' WHEN dpd <= 30 THEN 'dpd_1_30'
+        WHEN dpd <= 60 THEN 'dpd_31_60' WHEN dpd <= 90 THEN 'dpd_61_90'
+        ELSE 'dpd_90_plus' END AS delinquency_bucket)""",
+    # Exact: cents (BIGINT) to DECIMAL(18,2) with no floating point on the way.
+    "CREATE MACRO money_of_cents(c) AS CAST(CAST(c AS DECIMAL(18,0)) * 0.01 AS DECIMAL(18,2))",
+]
+
+_V1_VIEWS = [
+    """CREATE VIEW portfolio_status AS
+    SELECT l.delinquency_bucket, b.segment, l.product,
+           count(*) AS loans,
+           sum(l.outstanding_principal) AS outstanding_principal,
+           sum(l.arrears_amount) AS arrears_amount,
+           sum(l.penalty_fees) AS penalty_fees,
+           round(count(*) / sum(count(*)) OVER (), 6) AS share_of_loans,
+           round(sum(l.outstanding_principal)
+                 / nullif(sum(sum(l.outstanding_principal)) OVER (), 0), 6) AS share_of_balance
+    FROM loans l LEFT JOIN borrowers b USING (borrower_id)
+    WHERE l.status <> 'closed'
+    GROUP BY ALL""",
+    """CREATE VIEW latest_plan AS
+    SELECT * FROM plans WHERE chosen
+    QUALIFY row_number() OVER (PARTITION BY loan_id ORDER BY created_at DESC, plan_id DESC) = 1""",
+    """CREATE VIEW plan_vs_contract AS
+    WITH contract_left AS (
+        SELECT c.loan_id, count(*) AS contract_periods_left,
+               sum(c.payment) AS contract_total_left
+        FROM contract_installments c JOIN loans l USING (loan_id)
+        WHERE c.due_date > l.as_of GROUP BY c.loan_id),
+    plan_totals AS (
+        SELECT plan_id, sum(payment) AS plan_total, max(payment) AS plan_max_payment,
+               arg_min(payment, number) AS plan_first_payment
+        FROM plan_installments GROUP BY plan_id)
+    SELECT p.loan_id, p.plan_id, p.run_id, p.alternative, p.status,
+           l.annual_rate_percent AS contract_rate_percent,
+           p.annual_rate_percent AS plan_rate_percent,
+           l.regular_payment AS contract_payment,
+           t.plan_first_payment, t.plan_max_payment,
+           cl.contract_periods_left, p.term_periods AS plan_periods,
+           l.arrears_amount + l.penalty_fees AS overdue_amount,
+           cl.contract_total_left, t.plan_total,
+           t.plan_total - cl.contract_total_left AS plan_minus_contract_total,
+           p.forborne_principal, p.pd, p.expected_loss
+    FROM latest_plan p JOIN loans l USING (loan_id)
+    LEFT JOIN contract_left cl USING (loan_id)
+    LEFT JOIN plan_totals t USING (plan_id)""",
+    """CREATE VIEW run_summary AS
+    SELECT r.run_id, r.kind, r.as_of, r.status, r.policy_id, r.started_at, r.finished_at,
+           date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 AS seconds,
+           r.loans_considered, r.loans_replanned, r.plans_written,
+           count(p.plan_id) FILTER (WHERE p.chosen) AS plans_chosen,
+           count(p.plan_id) FILTER (WHERE p.status = 'manual_review') AS manual_reviews,
+           sum(p.concession) FILTER (WHERE p.chosen) AS concession_total,
+           sum(p.forborne_principal) FILTER (WHERE p.chosen) AS forborne_total,
+           r.solver_stats
+    FROM runs r LEFT JOIN plans p USING (run_id)
+    GROUP BY ALL""",
+]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: its number, what it does, and the statements that do it."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+def _seed_default_policy() -> str:
+    params = json.dumps(DEFAULT_POLICY).replace("'", "''")
+    return (
+        "INSERT INTO policy_versions VALUES ('default-v1', current_timestamp, "
+        f"'Default policy shipped with repayplan', '{params}', true)"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "portfolio schema: enums, tables, bucket macro, analyst views, default policy",
+        tuple(_V1_TYPES + _V1_TABLES + _V1_MACROS + _V1_VIEWS + [_seed_default_policy()]),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The highest migration applied to ``con``'s database (0 for an empty database)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()[0][0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration newer than the database's version; return the versions applied.
+
+    Each migration runs in its own transaction together with its ``schema_migrations`` row,
+    so a failure leaves the database at the previous version.
+    """
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+        "description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    have = current_version(con)
+    applied = []
+    for migration in MIGRATIONS:
+        if migration.version <= have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, current_timestamp)",
+                [migration.version, migration.description],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied

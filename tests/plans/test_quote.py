@@ -1,0 +1,270 @@
+"""quote(): cent-exact, affordable, lawful alternatives for random borrowers; reasons when none."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repayplan.errors import InputError
+from repayplan.finance import Frequency, npv
+from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.quote import case_from_record, plan, quote
+from repayplan.risk.metrics import periodic_hurdle
+
+POLICY = Policy()
+
+
+def incomes(case: LoanCase, alt) -> np.ndarray:
+    """The borrower's income in each installment's period, computed independently."""
+    months = Frequency(alt.frequency).months
+    out = []
+    for inst in alt.schedule.installments:
+        total = 0.0
+        for back in range(months):
+            m = inst.number * months - back  # month index after start, 1-based
+            cal = (case.start.month - 1 + m) % 12
+            shock = (
+                case.hardship_income_factor
+                if (case.recovery_months is None or m <= case.recovery_months)
+                else 1.0
+            )
+            total += case.monthly_income * case.income_seasonality[cal] * shock
+        out.append(total)
+    return np.array(out)
+
+
+def check_alternative(case: LoanCase, policy: Policy, alt) -> None:
+    inst = alt.schedule.installments
+    # Reconciles to the cent: principal parts sum to the amount financed, balance ends at 0.
+    assert sum(i.principal for i in inst) == alt.schedule.principal
+    assert inst[-1].balance == 0
+    assert all(i.payment == i.principal + i.interest for i in inst)
+    assert all(i.payment >= 0 and i.interest >= 0 for i in inst)
+    waived = int(Decimal(alt.metrics["penalty_waived"]) * 100)
+    assert alt.schedule.principal == case.exposure - waived
+    assert 0 <= waived <= case.penalty_fees * policy.max_penalty_waiver
+    # Affordable in every period.
+    months = Frequency(alt.frequency).months
+    y = incomes(case, alt)
+    cap = np.minimum(
+        float(policy.pti_cap) * y, y - (case.essential_expenses + case.other_debt) * months
+    )
+    pay = np.array([i.payment for i in inst])
+    assert np.all(pay <= np.floor(np.maximum(cap, 0) + 1e-6)), (alt.name, pay - cap)
+    # Yield floor and rate cap on the exact schedule.
+    h = periodic_hurdle(policy.hurdle_rate, Frequency(alt.frequency).periods_per_year)
+    assert npv(h, pay.tolist()) >= float(1 - policy.max_concession) * case.exposure - 1e-6
+    assert alt.metrics["concession"] <= float(policy.max_concession) + 1e-12
+    irr = Decimal(alt.metrics["irr_nominal_annual_percent"])
+    assert irr <= policy.rate_cap * 100 + Decimal("0.005")
+    assert policy.rate_floor <= alt.annual_rate or alt.annual_rate == case.annual_rate
+    assert len(inst) <= policy.max_term_months // months
+    assert alt.explanation
+
+
+borrowers = st.builds(
+    lambda principal, rate, income, share, debt, term, season, hardship, arrears, fees, rec: (
+        LoanCase(
+            outstanding_principal=principal,
+            annual_rate=rate,
+            remaining_term=term,
+            monthly_income=income,
+            essential_expenses=int(income * share),
+            other_debt=debt,
+            arrears=arrears,
+            penalty_fees=fees,
+            income_seasonality=tuple(season),
+            hardship=hardship,
+            recovery_months=rec if hardship else None,
+            hardship_income_factor=0.7 if hardship else 1.0,
+            start=date(2025, 1, 31),
+            product="agri" if hardship == "seasonal" else "consumer_instalment",
+        )
+    ),
+    principal=st.integers(50_000, 4_000_000),
+    rate=st.decimals("0.0", "0.35", places=4),
+    income=st.integers(200_000, 1_200_000),
+    share=st.floats(0.1, 0.5),
+    debt=st.integers(0, 30_000),
+    term=st.integers(3, 84),
+    season=st.lists(st.floats(0.6, 1.4), min_size=12, max_size=12),
+    hardship=st.sampled_from([None, "job_loss", "illness", "business_downturn", "seasonal"]),
+    arrears=st.integers(0, 80_000),
+    fees=st.integers(0, 10_000),
+    rec=st.integers(1, 6),
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(case=borrowers)
+def test_every_alternative_is_exact_affordable_and_lawful(case):
+    result = quote(case, POLICY)
+    assert result.status in ("ok", "relaxed", "manual_review")
+    if result.status != "ok":
+        assert result.reasons
+    if result.status == "manual_review":
+        assert not result.alternatives
+    for alt in result.alternatives:
+        check_alternative(case, POLICY, alt)
+
+
+@settings(max_examples=6, deadline=None)
+@given(case=borrowers)
+def test_soft_affordability_reports_the_priced_shortfall(case):
+    policy = Policy(affordability_penalty=Decimal("5"))
+    for alt in quote(case, policy, templates=("balanced",)).alternatives:
+        y = incomes(case, alt)
+        cap = np.floor(
+            np.maximum(0, np.minimum(0.4 * y, y - case.essential_expenses - case.other_debt)) + 1e-6
+        )
+        pay = np.array([i.payment for i in alt.schedule.installments])
+        shortfall = int(np.maximum(pay - cap, 0).sum())
+        assert int(Decimal(alt.metrics["affordability_shortfall"]) * 100) == shortfall
+        if shortfall:
+            assert "priced shortfall" in alt.explanation
+
+
+CASE = LoanCase(
+    outstanding_principal=1_500_000,
+    annual_rate=Decimal("0.12"),
+    remaining_term=36,
+    monthly_income=500_000,
+    essential_expenses=200_000,
+    other_debt=20_000,
+    start=date(2025, 1, 31),
+)
+
+
+def test_default_offer_and_json_shape():
+    result = quote(CASE)
+    assert result.status == "ok" and result.solver == "fast"
+    assert [a.name for a in result.alternatives] == [
+        "lowest_installment",
+        "balanced",
+        "lowest_cost",
+    ]
+    data = result.to_dict()
+    alt = data["alternatives"][0]
+    assert set(alt) >= {
+        "name",
+        "installments",
+        "metrics",
+        "objective",
+        "explanation",
+        "annual_rate_percent",
+        "term_periods",
+        "forborne_principal",
+    }
+    assert set(alt["installments"][0]) == {
+        "number",
+        "due_date",
+        "payment",
+        "principal",
+        "interest",
+        "balance",
+    }
+    for a in result.alternatives:
+        check_alternative(CASE, POLICY, a)
+
+
+def test_lowest_installment_has_the_smallest_largest_ratio():
+    alts = {a.name: a for a in quote(CASE).alternatives}
+    ratios = {n: a.metrics["max_payment_to_income"] for n, a in alts.items()}
+    assert ratios["lowest_installment"] <= min(ratios.values()) + 1e-4
+    total = {n: Decimal(a.metrics["total_paid"]) for n, a in alts.items()}
+    assert total["lowest_cost"] <= min(total.values())
+
+
+def test_same_plans_on_every_lp_solver():
+    ref = quote(CASE, solver="pulp-cbc")
+    for solver in ("ortools-glop", "pulp-highs", "fast"):
+        got = quote(CASE, solver=solver)
+        for a, b in zip(ref.alternatives, got.alternatives, strict=True):
+            assert abs(a.objective - b.objective) <= 1e-6 * max(1.0, abs(a.objective))
+
+
+def test_infeasible_borrower_gets_reasons_not_a_crash():
+    poor = LoanCase(
+        outstanding_principal=5_000_000,
+        annual_rate=Decimal("0.2"),
+        remaining_term=12,
+        monthly_income=100_000,
+        essential_expenses=95_000,
+        start=date(2025, 1, 31),
+    )
+    result = quote(poor, Policy(max_term_months=24))
+    assert result.status == "manual_review"
+    assert not result.alternatives
+    assert any("affordability" in r for r in result.reasons)
+
+
+def test_relaxation_extends_the_term_and_says_so():
+    tight = LoanCase(**{**CASE.__dict__, "remaining_term": 6})
+    result = quote(tight, templates=("balanced",))
+    assert result.status == "relaxed"
+    assert "longer term" in result.reasons[0] and "affordability" in result.reasons[0]
+    assert result.alternatives[0].term_periods > 6
+
+
+def test_rate_above_cap_is_cut_to_the_cap():
+    usury = LoanCase(**{**CASE.__dict__, "annual_rate": Decimal("0.45")})
+    result = quote(usury, templates=("balanced",))
+    assert result.alternatives[0].annual_rate == POLICY.rate_cap
+    assert any("cap" in r for r in result.reasons)
+
+
+def test_milp_template_falls_back_to_a_milp_solver():
+    short = LoanCase(**{**CASE.__dict__, "remaining_term": 12})
+    alt = quote(short, templates=("stepped",)).alternatives[0]
+    assert alt.metrics["solver"] != "fast"
+    assert len({i.payment for i in alt.schedule.installments[:-1]}) <= 3
+    check_alternative(short, POLICY, alt)
+
+
+def test_unknown_strategy_and_solver_are_input_errors():
+    with pytest.raises(InputError, match="strategy"):
+        quote(CASE, strategy="magic")
+    with pytest.raises(InputError, match="pulp-cbc"):
+        quote(CASE, solver="magic")
+
+
+def test_baseline_strategies():
+    assert quote(CASE, strategy="contract").alternatives[0].name == "contract"
+    assert quote(CASE, strategy="waterfall", preset="hamp").alternatives[0].name == "waterfall"
+
+
+def test_case_from_record_and_plan():
+    record = {
+        "outstanding_principal": 1_200_000,
+        "accrued_interest": 4_000,
+        "arrears_amount": 30_000,
+        "penalty_fees": 2_500,
+        "annual_rate": Decimal("0.11"),
+        "remaining_term": 30,
+        "frequency": "monthly",
+        "product": "consumer_instalment",
+        "segment": "prime",
+        "monthly_income": 450_000,
+        "essential_expenses": 180_000,
+        "other_debt_payments": 10_000,
+        "income_seasonality": [1.0] * 12,
+        "hardship": "illness",
+        "expected_recovery_date": date(2025, 5, 31),
+        "days_past_due": 45,
+        "next_due_date": date(2025, 2, 28),
+        "base_monthly_hazard": 0.006,
+        "regular_payment": 45_000,
+    }
+    case = case_from_record(record, loan_id="L1")
+    assert case.start == date(2025, 1, 28) and case.recovery_months == 4
+    assert case.arrears == 30_000 and case.other_debt == 10_000 and case.hardship == "illness"
+    result = plan(record, loan_id="L1")
+    assert result.alternatives and result.alternatives[0].name == "holiday"
+    assert result.alternatives[0].schedule.installments[0].due_date == date(2025, 2, 28)
+    with pytest.raises(InputError, match="monthly_income"):
+        case_from_record({**record, "monthly_income": None}, loan_id="L2")

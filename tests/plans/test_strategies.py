@@ -1,0 +1,287 @@
+"""Solver strategies: same optimum on every exact LP strategy, MILPs, statuses, duals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repayplan.errors import InputError
+from repayplan.plans.lp import LinearProgram
+from repayplan.plans.strategies import get_strategy, strategies_for, strategy_names
+
+EXACT_LP = [n for n in strategy_names() if get_strategy(n).capabilities.exact]
+MILP = [n for n in strategy_names() if get_strategy(n).capabilities.milp]
+WITH_DUALS = [
+    n for n in EXACT_LP if get_strategy(n).capabilities.duals and get_strategy(n).capabilities.lp
+]
+REL_TOL = 1e-6
+
+
+def rel_diff(a: float, b: float) -> float:
+    return abs(a - b) / max(1.0, abs(b))
+
+
+def random_lp(seed: int, n: int = 8, m: int = 6, integer: bool = False) -> LinearProgram:
+    """A bounded, feasible LP: x in a box, rows built around a known interior point."""
+    rng = np.random.default_rng(seed)
+    dense = rng.normal(size=(m, n)) * (rng.random((m, n)) < 0.6)
+    x0 = rng.uniform(1, 5, n)
+    act = dense @ x0
+    kind = rng.integers(0, 3, m)  # 0: ≥, 1: ≤, 2: ranged
+    lo = np.where(kind == 1, -np.inf, np.floor(act - rng.uniform(0.5, 3, m)))
+    hi = np.where(kind == 0, np.inf, np.ceil(act + rng.uniform(0.5, 3, m)))
+    return LinearProgram(
+        c=rng.normal(size=n),
+        A=sp.csr_matrix(dense),
+        row_lower=lo,
+        row_upper=hi,
+        lower=np.zeros(n),
+        upper=np.full(n, 10.0),
+        integrality=np.ones(n, bool) if integer else None,
+        objective_offset=float(rng.normal()),
+    )
+
+
+def amortisation_lp(
+    balance: float, annual_rate: float, periods: int, cap: float, floor_share: float = 0.9
+) -> LinearProgram:
+    """The plan model's core: balance recursion, b_H = 0, affordability caps, no negative
+    amortisation, a yield floor; minimise total paid plus a convex burden epigraph."""
+    h, r = periods, annual_rate / 12
+    p, b, z = np.arange(h), h + np.arange(h), 2 * h + np.arange(h)
+    rows, cols, vals, lo, hi = [], [], [], [], []
+
+    def add(entries, lower, upper):
+        for col, val in entries:
+            rows.append(len(lo))
+            cols.append(col)
+            vals.append(val)
+        lo.append(lower)
+        hi.append(upper)
+
+    for t in range(h):
+        entries = [(b[t], 1.0), (p[t], 1.0)] + ([(b[t - 1], -(1 + r))] if t else [])
+        rhs = (1 + r) * balance if t == 0 else 0.0
+        add(entries, rhs, rhs)
+    for t in range(1, h):
+        add([(p[t], 1.0), (b[t - 1], -r)], 0.0, np.inf)
+    disc = (1 + 0.05 / 12) ** -np.arange(1, h + 1)
+    add([(p[t], disc[t]) for t in range(h)], floor_share * balance, np.inf)
+    for t in range(h):
+        for slope, icpt in ((0.5, 1.0), (2.0, 0.8), (8.0, -0.6)):
+            add([(z[t], 1.0), (p[t], -slope / cap)], icpt, np.inf)
+    upper = np.full(3 * h, np.inf)
+    upper[p] = cap
+    upper[b[-1]] = 0.0
+    return LinearProgram(
+        c=np.concatenate([np.full(h, 1.0), np.zeros(h), np.full(h, 50.0)]),
+        A=sp.csr_matrix((vals, (rows, cols)), shape=(len(lo), 3 * h)),
+        row_lower=np.array(lo),
+        row_upper=np.array(hi),
+        lower=np.zeros(3 * h),
+        upper=upper,
+    )
+
+
+def late_payer_lp() -> LinearProgram:
+    """A borrower who would rather pay late (cost falls with t) held up by the yield floor:
+    a unique vertex where the yield floor and the opening balance row bind."""
+    lp = amortisation_lp(1_000_000.0, 0.0, 12, cap=200_000.0, floor_share=0.97)
+    c = np.zeros(lp.num_vars)
+    c[:12] = np.linspace(1.0, 0.9, 12)
+    return LinearProgram(**{**lp.__dict__, "c": c})
+
+
+def test_registry_names_and_unknown_name():
+    names = strategy_names()
+    for required in (
+        "pulp-cbc",
+        "pulp-highs",
+        "ortools-glop",
+        "ortools-pdlp",
+        "ortools-cpsat",
+        "ortools-scip",
+        "fast",
+    ):
+        assert required in names
+    with pytest.raises(InputError) as err:
+        get_strategy("gurobi")
+    assert err.value.field == "solver"
+    assert "pulp-cbc" in str(err.value) and "fast" in str(err.value)
+
+
+def test_capabilities_declared_and_filtering():
+    assert get_strategy("fast").capabilities.exact
+    assert not get_strategy("ortools-glop").capabilities.milp
+    assert get_strategy("ortools-cpsat").capabilities.integer_only
+    mip = random_lp(1, integer=True)
+    assert {s.name for s in strategies_for(mip)} == set(MILP)
+    assert all(s.capabilities.duals for s in strategies_for(random_lp(1), duals=True))
+
+
+def test_lp_only_strategy_refuses_milp_naming_alternatives():
+    with pytest.raises(InputError, match="ortools-scip"):
+        get_strategy("fast").solve(random_lp(2, integer=True))
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_every_exact_lp_strategy_reaches_the_same_optimum(seed):
+    lp = random_lp(seed)
+    reference = get_strategy("pulp-cbc").solve(lp)
+    assert reference.status == "optimal"
+    for name in EXACT_LP:
+        sol = get_strategy(name).solve(lp)
+        assert sol.status == "optimal", (name, sol.message)
+        assert rel_diff(sol.objective, reference.objective) <= REL_TOL, name
+        # The answer is feasible and its objective is what c·x says.
+        assert np.all(lp.A @ sol.x >= lp.row_lower - 1e-6)
+        assert np.all(lp.A @ sol.x <= lp.row_upper + 1e-6)
+        assert sol.objective == pytest.approx(lp.c @ sol.x + lp.objective_offset, abs=1e-6)
+
+
+@pytest.mark.parametrize("periods", [12, 60])
+def test_amortisation_lp_same_optimum_on_every_exact_strategy(periods):
+    lp = amortisation_lp(1_000_000.0, 0.09, periods, cap=1.6e6 / periods)
+    objectives = {n: get_strategy(n).solve(lp).objective for n in EXACT_LP}
+    ref = objectives["pulp-cbc"]
+    assert all(rel_diff(v, ref) <= REL_TOL for v in objectives.values()), objectives
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_milp_strategies_agree(seed):
+    lp = random_lp(seed, n=6, m=4, integer=True)
+    answers = {n: get_strategy(n).solve(lp, time_limit=20) for n in MILP}
+    ref = answers["pulp-cbc"]
+    assert ref.status == "optimal"
+    for name, sol in answers.items():
+        assert sol.status == "optimal", name
+        assert rel_diff(sol.objective, ref.objective) <= REL_TOL, name
+        assert np.allclose(sol.x, np.round(sol.x), atol=1e-6), name
+
+
+def test_infeasible_is_reported_on_every_strategy():
+    lp = LinearProgram(
+        c=np.array([1.0, 1.0]),
+        A=sp.csr_matrix(np.array([[1.0, 1.0], [1.0, 1.0]])),
+        row_lower=np.array([5.0, -np.inf]),
+        row_upper=np.array([np.inf, 3.0]),
+        lower=np.zeros(2),
+        upper=np.full(2, np.inf),
+    )
+    for name in strategy_names():
+        if name == "ortools-pdlp":
+            continue  # a first-order method needs its time limit to give up; see below
+        assert get_strategy(name).solve(lp).status == "infeasible", name
+
+
+def test_unbounded_is_reported_on_exact_strategies():
+    lp = LinearProgram(
+        c=np.array([-1.0, 0.0]),
+        A=sp.csr_matrix(np.array([[1.0, -1.0]])),
+        row_lower=np.array([0.0]),
+        row_upper=np.array([np.inf]),
+        lower=np.zeros(2),
+        upper=np.full(2, np.inf),
+    )
+    for name in EXACT_LP:
+        assert get_strategy(name).solve(lp).status == "unbounded", name
+
+
+def test_pdlp_answers_within_its_time_limit():
+    lp = random_lp(3)
+    sol = get_strategy("ortools-pdlp").solve(lp, time_limit=5)
+    ref = get_strategy("fast").solve(lp)
+    assert sol.status in ("optimal", "time_limit", "error")
+    if sol.status == "optimal":
+        assert rel_diff(sol.objective, ref.objective) <= 1e-4
+
+
+def test_cpsat_solves_the_integer_cents_restriction():
+    lp = amortisation_lp(100_000.0, 0.06, 6, cap=30_000.0)
+    lp = LinearProgram(**{**lp.__dict__, "c": np.concatenate([np.ones(6), np.zeros(12)])})
+    sol = get_strategy("ortools-cpsat").solve(lp, time_limit=20)
+    ref = get_strategy("fast").solve(lp)
+    assert sol.status == "optimal"
+    assert np.allclose(sol.x, np.round(sol.x))
+    # Integer cents with half-cent interest rounding: within a few cents of the LP optimum.
+    assert abs(sol.objective - ref.objective) <= 6 * 1.0
+
+
+@pytest.mark.parametrize("name", WITH_DUALS)
+def test_duals_are_d_objective_d_bound(name):
+    """Our convention: row_duals[i] = d(optimum)/d(binding bound of row i)."""
+    lp = late_payer_lp()
+    base = get_strategy(name).solve(lp)
+    yield_row = lp.num_rows - 12 * 3 - 1
+    assert base.row_duals is not None and base.row_duals.shape == (lp.num_rows,)
+    step = 100.0
+    moved = LinearProgram(
+        **{**lp.__dict__, "row_lower": lp.row_lower + step * (np.arange(lp.num_rows) == yield_row)}
+    )
+    after = get_strategy(name).solve(moved)
+    finite_difference = (after.objective - base.objective) / step
+    assert base.row_duals[yield_row] == pytest.approx(finite_difference, rel=1e-4, abs=1e-7)
+    # The opening-balance row (an equality).
+    first = np.zeros(lp.num_rows)
+    first[0] = step
+    grown = LinearProgram(
+        **{**lp.__dict__, "row_lower": lp.row_lower + first, "row_upper": lp.row_upper + first}
+    )
+    shrunk = LinearProgram(
+        **{**lp.__dict__, "row_lower": lp.row_lower - first, "row_upper": lp.row_upper - first}
+    )
+    right = (get_strategy(name).solve(grown).objective - base.objective) / step
+    left = (base.objective - get_strategy(name).solve(shrunk).objective) / step
+    # At a vertex the dual is a subgradient: between the one-sided slopes.
+    slack = 1e-4 * max(abs(left), abs(right))
+    assert left - slack <= base.row_duals[0] <= right + slack
+
+
+def test_yield_floor_binds_with_a_positive_dual():
+    lp = late_payer_lp()
+    sol = get_strategy("fast").solve(lp)
+    yield_row = lp.num_rows - 12 * 3 - 1
+    activity = lp.A @ sol.x
+    assert activity[yield_row] == pytest.approx(lp.row_lower[yield_row], rel=1e-9)
+    assert sol.row_duals[yield_row] > 0
+
+
+@pytest.mark.parametrize("name", ["fast", "highs-direct", "pulp-cbc"])
+def test_solve_batch_threads_match_one_by_one(name):
+    lps = [random_lp(seed) for seed in range(8)]
+    strategy = get_strategy(name)
+    single = [s.objective for s in strategy.solve_batch(lps)]
+    threaded = [s.objective for s in strategy.solve_batch(lps, threads=4)]
+    assert threaded == pytest.approx(single, rel=1e-12)
+
+
+def test_solution_reports_time_and_solver_name():
+    sol = get_strategy("fast").solve(random_lp(5))
+    assert sol.solver == "fast" and sol.seconds > 0 and sol.ok
+
+
+def test_plan_program_agrees_across_strategies():
+    """The model engineer's real plan LP, when present: same optimum on every exact strategy."""
+    model = pytest.importorskip("repayplan.plans.model")
+    from datetime import date
+    from decimal import Decimal
+
+    from repayplan.plans.case import LoanCase, Policy
+
+    case = LoanCase(
+        outstanding_principal=2_000_000,
+        annual_rate=Decimal("0.08"),
+        remaining_term=48,
+        monthly_income=400_000,
+        essential_expenses=150_000,
+        start=date(2025, 1, 15),
+    )
+    lp = model.build_program(case, Policy(), "balanced").lp
+    objectives = {n: get_strategy(n).solve(lp).objective for n in EXACT_LP}
+    ref = objectives["pulp-cbc"]
+    assert all(rel_diff(v, ref) <= REL_TOL for v in objectives.values()), objectives
