@@ -35,6 +35,8 @@ from repayplan.store.simulate import Simulation, simulate
 
 #: Loans per chunk: bounds memory (≈ 0.3 GB at this size, mostly contract installments).
 CHUNK_LOANS = 25_000
+#: DuckDB's memory ceiling while the demo is written (peak RSS ≈ this plus one chunk).
+DUCKDB_MEMORY_LIMIT = "1GB"
 _EPOCH_MONTH = np.datetime64("1970-01", "M")
 #: Tables a new demo replaces (policies, risk models and the migration log are kept).
 _DATA_TABLES = (
@@ -109,6 +111,10 @@ def init_demo(
     params = params or BehaviourParams()
     started = time.perf_counter()
     con = connect(db)
+    # DuckDB would otherwise cache up to 80 % of RAM while the one big transaction grows;
+    # beyond this limit it spills to its temp directory instead.
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute("SET preserve_insertion_order = false")
     in_transaction = False
     try:
         pseudo = pseudonymiser_for(con, db)
