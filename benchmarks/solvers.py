@@ -169,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     result = benchmark(args.loans, args.template, args.slow_loans, args.time_limit, args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = result["created"].replace(":", "").replace("-", "")
+    stamp = datetime.fromisoformat(result["created"]).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"solvers-{stamp}.json").write_text(json.dumps(result, indent=2))
     if args.json:
         print(json.dumps(result, indent=2))

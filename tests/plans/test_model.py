@@ -153,3 +153,84 @@ def test_random_borrowers_agree_across_lp_strategies(
         ref = sols[1].objective
         for s in sols:
             assert abs(s.objective - ref) <= 1e-6 * max(1.0, abs(ref))
+
+
+@pytest.mark.parametrize("start", [date(2025, 1, 31), date(2024, 2, 29), date(2025, 3, 15)])
+@pytest.mark.parametrize("frequency", ["monthly", "quarterly", "yearly"])
+def test_cached_calendar_matches_the_finance_rules(start, frequency):
+    from repayplan.finance import Frequency, due_dates, period_rate_factors
+    from repayplan.plans.model import plan_calendar
+
+    freq = Frequency.parse(frequency)
+    dates, factors, r = plan_calendar(start, 130, freq, Decimal("0.0725"))
+    expected = due_dates(start, 130, freq)
+    assert list(dates) == expected
+    exact = period_rate_factors(Decimal("0.0725"), start, expected, "30/360", freq)
+    assert [f.exact for f in factors] == [f.exact for f in exact]
+    np.testing.assert_allclose(r, [float(f) for f in exact])
+
+
+def test_burden_cost_is_the_curve_exactly():
+    """The increments formulation prices each period's hazard at g(payment / income)."""
+    from repayplan.risk.burden import DEFAULT_BURDEN_CURVE
+
+    prog = build_program(CASE, Policy(), "balanced")
+    sol = get_strategy("fast").solve(prog.lp)
+    y = np.maximum(prog.incomes, 1.0)
+    d = prog.value(sol.x, "d").reshape(prog.periods, -1)
+    ratio = prog.payments(sol.x) / y
+    np.testing.assert_allclose(d.sum(axis=1), ratio, atol=1e-9)
+    g = DEFAULT_BURDEN_CURVE(ratio)
+    paid = prog.payments(sol.x).sum() * float(Policy().cost_weight)
+    hazard = sol.objective - paid
+    weights = (
+        prog.lp.c[prog.cols["d"]].reshape(prog.periods, -1)[:, 0]
+        / (DEFAULT_BURDEN_CURVE.pieces()[0][0])
+    )
+    assert hazard == pytest.approx(float(weights @ g), rel=1e-7)
+
+
+@pytest.mark.parametrize("template", ["reamortise", "spread_arrears", "lowest_installment"])
+def test_level_shape_has_one_payment_and_implied_balances(template):
+    prog = build_program(CASE, Policy(), template)
+    assert "b" not in prog.cols and prog.cols["p"].stop - prog.cols["p"].start == 1
+    sol = get_strategy("ortools-glop").solve(prog.lp)
+    assert sol.ok
+    pay, b = prog.interest_bearing(sol.x), prog.balances(sol.x)
+    assert np.ptp(pay) == 0
+    prev = np.concatenate(([prog.opening_balance - prog.waiver(sol.x)], b[:-1]))
+    np.testing.assert_allclose(b, (1 + prog.period_rates) * prev - pay, atol=1e-5)
+    assert abs(b[-1]) < 1e-4 and b.min() > -1e-4
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    principal=st.integers(100_000, 8_000_000),
+    rate=st.decimals("0.0", "0.3", places=4),
+    income=st.integers(100_000, 1_000_000),
+    expense_share=st.floats(0.1, 0.7),
+    term=st.integers(3, 72),
+    template=st.sampled_from(["balanced", "lowest_cost", "reamortise", "holiday", "graduated"]),
+)
+def test_refutation_never_contradicts_the_solver(
+    principal, rate, income, expense_share, term, template
+):
+    """The bounds that answer "infeasible" without a solve are necessary conditions."""
+    from repayplan.plans.relax import refuted
+
+    case = LoanCase(
+        outstanding_principal=principal,
+        annual_rate=rate,
+        remaining_term=term,
+        monthly_income=income,
+        essential_expenses=int(income * expense_share),
+        arrears=principal // 20,
+        penalty_fees=5_000,
+        hardship="job_loss",
+        recovery_months=3,
+        hardship_income_factor=0.7,
+        start=date(2025, 3, 31),
+    )
+    prog = build_program(case, Policy(), template)
+    if refuted(prog) is not None:
+        assert get_strategy("pulp-highs").solve(prog.lp).status == "infeasible"

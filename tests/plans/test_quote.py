@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from repayplan.errors import InputError
 from repayplan.finance import Frequency, npv
 from repayplan.plans.case import LoanCase, Policy
-from repayplan.plans.quote import case_from_record, plan, quote
+from repayplan.plans.quote import case_from_record, plan, quote, quote_many
 from repayplan.risk.metrics import periodic_hurdle
 
 POLICY = Policy()
@@ -65,6 +65,17 @@ def check_alternative(case: LoanCase, policy: Policy, alt) -> None:
     assert policy.rate_floor <= alt.annual_rate or alt.annual_rate == case.annual_rate
     assert len(inst) <= policy.max_term_months // months
     assert alt.explanation
+    # A plan ends when it is repaid: at most one minimum payment right before the last.
+    assert minimum_run_before_last(alt, policy) <= 1, (alt.name, pay.tolist())
+
+
+def minimum_run_before_last(alt, policy: Policy) -> int:
+    """How many installments at (or a cent above) the minimum come right before the last,
+    after higher ones (a plan whose regular level *is* the minimum has no such run)."""
+    for run, i in enumerate(reversed(alt.schedule.installments[:-1])):
+        if i.payment > policy.min_payment + 1 or i.payment == 0:
+            return run
+    return 0
 
 
 borrowers = st.builds(
@@ -268,3 +279,57 @@ def test_case_from_record_and_plan():
     assert result.alternatives[0].schedule.installments[0].due_date == date(2025, 2, 28)
     with pytest.raises(InputError, match="monthly_income"):
         case_from_record({**record, "monthly_income": None}, loan_id="L2")
+
+
+README_CASE = LoanCase(
+    outstanding_principal=1_500_000,
+    annual_rate=Decimal("0.12"),
+    remaining_term=36,
+    monthly_income=500_000,
+    essential_expenses=200_000,
+    other_debt=20_000,
+    arrears=60_000,
+    penalty_fees=5_000,
+    hardship="job_loss",
+    recovery_months=3,
+    hardship_income_factor=0.6,
+    start=date(2025, 1, 31),
+)
+
+
+def test_no_plan_keeps_a_balance_to_collect_minimum_payments():
+    """The README's worked example: balanced and holiday used to run 19–29 months at the
+    minimum after paying off in substance; now the term ends where the loan is repaid."""
+    alts = {a.name: a for a in quote(README_CASE).alternatives}
+    for name in ("balanced", "holiday"):
+        alt = alts[name]
+        pays = [i.payment for i in alt.schedule.installments]
+        assert minimum_run_before_last(alt, POLICY) == 0, pays
+        regular = float(np.median(pays))
+        assert sum(p < 0.5 * regular for p in pays[-3:]) <= 2, pays
+        assert alt.term_periods < 24
+        check_alternative(README_CASE, POLICY, alt)
+
+
+def test_quote_many_keeps_order_and_isolates_bad_loans():
+    record = {
+        "outstanding_principal": 900_000,
+        "annual_rate": Decimal("0.1"),
+        "remaining_term": 24,
+        "monthly_income": 400_000,
+        "essential_expenses": 150_000,
+        "loan_id": "R1",
+    }
+    bad = {**record, "loan_id": "R2", "monthly_income": None}
+    broken = {**record, "loan_id": "R3", "income_seasonality": [1.0] * 5}
+    results = quote_many([CASE, record, bad, broken], templates=("balanced",))
+    assert [q.status for q in results[:2]] == ["ok", "ok"]
+    assert results[2].status == "manual_review" and "loan R2" in results[2].reasons[0]
+    assert "monthly_income" in results[2].reasons[0]
+    assert results[3].status == "manual_review" and "loan R3" in results[3].reasons[0]
+    for q in results[2:]:
+        assert not q.alternatives and q.solver == "fast"
+    single = quote(CASE, templates=("balanced",)).alternatives[0]
+    assert results[0].alternatives[0].objective == pytest.approx(single.objective)
+    with pytest.raises(InputError, match="solver"):
+        quote_many([CASE], solver="nope")

@@ -285,3 +285,180 @@ def test_plan_program_agrees_across_strategies():
     objectives = {n: get_strategy(n).solve(lp).objective for n in EXACT_LP}
     ref = objectives["pulp-cbc"]
     assert all(rel_diff(v, ref) <= REL_TOL for v in objectives.values()), objectives
+
+
+# --- `fast`'s crash basis on real plan LPs --------------------------------------------------
+
+PLAN_TEMPLATES = ["balanced", "lowest_cost", "seasonal", "graduated", "holiday", "quarterly"]
+
+
+def plan_case(seed: int, hardship: bool = False, arrears: int = 0, fees: int = 0):
+    """A plausible loan (cents, fractions) drawn from ``seed``."""
+    from datetime import date
+    from decimal import Decimal
+
+    from repayplan.plans.case import LoanCase
+
+    rng = np.random.default_rng(seed)
+    balance = int(rng.integers(300_000, 6_000_000))
+    term = int(rng.integers(12, 121))
+    income = int(balance / term * rng.uniform(3.0, 10.0))
+    season = 1.0 + rng.uniform(0, 0.4) * np.sin(np.arange(12) / 12 * 2 * np.pi + rng.uniform(0, 6))
+    return LoanCase(
+        outstanding_principal=balance,
+        annual_rate=Decimal(int(rng.integers(100, 2500))) / Decimal(10_000),
+        remaining_term=term,
+        monthly_income=income,
+        essential_expenses=int(income * rng.uniform(0.2, 0.45)),
+        other_debt=int(income * rng.uniform(0.0, 0.1)),
+        income_seasonality=tuple(float(f) for f in season / season.mean()),
+        arrears=arrears,
+        penalty_fees=fees,
+        hardship="job_loss" if hardship else None,
+        hardship_income_factor=0.7 if hardship else 1.0,
+        recovery_months=6 if hardship else None,
+        start=date(2025, 1, 15),
+        loan_id=f"t-{seed}",
+    )
+
+
+def assert_kkt(lp: LinearProgram, sol, tol: float = 1e-6) -> None:
+    """``sol`` is optimal with its duals: primal feasible, reduced costs of the right sign for
+    where each column sits, duals of the right sign for where each row binds (base.py's
+    convention), and the dual objective equal to the primal one — whatever vertex it is."""
+    x, y = sol.x, sol.row_duals
+    act = lp.A @ x
+    scale = np.maximum(1.0, np.abs(act))
+    assert np.all(act >= lp.row_lower - tol * scale) and np.all(act <= lp.row_upper + tol * scale)
+    d = lp.c - lp.A.T @ y
+    dtol = tol * max(1.0, np.abs(lp.c).max())
+    xs = np.maximum(1.0, np.abs(x))
+    at_lo = np.abs(x - lp.lower) <= 1e-7 * xs
+    at_up = np.abs(x - lp.upper) <= 1e-7 * xs
+    assert np.all(d[~at_lo] <= dtol), "column above its lower bound with a positive reduced cost"
+    assert np.all(d[~at_up] >= -dtol), "column below its upper bound with a negative reduced cost"
+    equal = lp.row_lower == lp.row_upper  # an equality row's dual may take either sign
+    r_lo = equal | (np.abs(act - lp.row_lower) <= 1e-7 * scale)
+    r_up = equal | (np.abs(act - lp.row_upper) <= 1e-7 * scale)
+    ytol = tol * max(1.0, np.abs(y).max())
+    assert np.all(y[~r_lo] <= ytol) and np.all(y[~r_up] >= -ytol)
+    # Complementary slackness in aggregate: c·x = y·Ax + d·x, so the duality gap is
+    # Σ y_i (a_i x − bound_i) + Σ d_j (x_j − bound_j) over the bounds each dual points at
+    # (a dual within tolerance of 0 on an infinite bound counts as 0).
+    row_bound = np.where(equal | (y > 0), lp.row_lower, lp.row_upper)
+    col_bound = np.where(d > 0, lp.lower, lp.upper)
+    row_gap = np.where(np.isfinite(row_bound), y * (act - np.nan_to_num(row_bound)), 0.0)
+    col_gap = np.where(np.isfinite(col_bound), d * (x - np.nan_to_num(col_bound)), 0.0)
+    gap = abs(row_gap.sum() + col_gap.sum())
+    assert gap <= 1e-6 * max(1.0, abs(sol.objective)), (gap, sol.objective)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    template=st.sampled_from(PLAN_TEMPLATES),
+    hardship=st.booleans(),
+    arrears=st.sampled_from([0, 150_000]),
+    fees=st.sampled_from([0, 20_000]),
+)
+def test_fast_matches_reference_on_random_plan_lps(seed, template, hardship, arrears, fees):
+    from repayplan.plans.case import Policy
+    from repayplan.plans.model import build_program
+
+    case = plan_case(seed, hardship, arrears, fees)
+    lp = build_program(case, Policy(), template).lp
+    fast = get_strategy("fast").solve(lp)
+    ref = get_strategy("highs-direct").solve(lp)
+    assert fast.status == ref.status
+    if ref.ok:
+        assert rel_diff(fast.objective, ref.objective) <= REL_TOL
+        assert_kkt(lp, fast)
+        assert_kkt(lp, ref)
+
+
+def test_fast_crash_starts_balanced_plans_near_the_optimum():
+    """On balanced plans the crash basis is taken and the simplex has little left to do,
+    with the same optimum (and valid duals) as PuLP + CBC."""
+    from repayplan.plans.case import Policy
+    from repayplan.plans.model import build_program
+
+    iterations = []
+    for seed in range(12):
+        lp = build_program(plan_case(seed), Policy(), "balanced").lp
+        sol = get_strategy("fast").solve(lp)
+        ref = get_strategy("pulp-cbc").solve(lp)
+        assert sol.status == ref.status
+        if not sol.ok:
+            continue
+        assert sol.stats["crash_basis"] == 1.0
+        iterations.append(sol.stats["simplex_iterations"])
+        assert rel_diff(sol.objective, ref.objective) <= REL_TOL
+        assert_kkt(lp, sol)
+    assert len(iterations) >= 6
+    assert np.mean(iterations) < 40
+
+
+def test_fast_crash_flags_unpayable_plans_and_they_come_back_infeasible():
+    from dataclasses import replace
+
+    from repayplan.plans.case import Policy
+    from repayplan.plans.model import build_program
+    from repayplan.plans.strategies.plan_crash import plan_crash
+
+    # Income far too small for the balance: every payment at its cap cannot repay it.
+    case = replace(plan_case(7), monthly_income=20_000, essential_expenses=5_000, other_debt=0)
+    lp = build_program(case, Policy(), "balanced").lp
+    assert plan_crash(lp).likely_infeasible
+    for name in ("fast", "highs-direct", "pulp-cbc"):
+        assert get_strategy(name).solve(lp).status == "infeasible", name
+
+
+def test_fast_without_plan_structure_starts_from_highs_own_basis():
+    sol = get_strategy("fast").solve(amortisation_lp(1_000_000.0, 0.09, 24, cap=80_000.0))
+    assert sol.ok and sol.stats["crash_basis"] == 0.0
+
+
+def test_fast_duals_match_finite_differences_on_a_plan():
+    """The yield-floor dual of a plan where the floor binds is d(optimum)/d(floor)."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from repayplan.plans.case import Policy
+    from repayplan.plans.model import build_program
+
+    # A 3 % loan under an 8 % hurdle: the lender's floor holds the plan up.
+    policy = Policy(hurdle_rate=Decimal("0.08"))
+    for seed in range(20):
+        case = replace(plan_case(seed), annual_rate=Decimal("0.03"))
+        prog = build_program(case, policy, "balanced")
+        lp = prog.lp
+        sol = get_strategy("fast").solve(lp)
+        row = int(prog.rows["yield_floor"][0])
+        if sol.ok and sol.row_duals[row] > 1e-6:
+            break
+    else:
+        pytest.skip("no generated plan with a binding yield floor")
+    step = 1e-4 * abs(lp.row_lower[row])
+    lower = lp.row_lower.copy()
+    lower[row] += step
+    moved = LinearProgram(**{**lp.__dict__, "row_lower": lower})
+    after = get_strategy("fast").solve(moved)
+    assert after.ok
+    assert sol.row_duals[row] == pytest.approx((after.objective - sol.objective) / step, rel=1e-3)
+    assert_kkt(lp, sol)
+
+
+@pytest.mark.parametrize("seed", [1, 9])
+def test_nearly_infeasible_plans_are_infeasible_not_errors(seed):
+    """Plans just past the yield floor's reach, where HiGHS's dual simplex without presolve
+    stops at "unknown": ``fast`` and ``highs-direct`` still answer "infeasible", as CBC does."""
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from repayplan.plans.case import Policy
+    from repayplan.plans.model import build_program
+
+    case = replace(plan_case(seed), annual_rate=Decimal("0.03"))
+    lp = build_program(case, Policy(hurdle_rate=Decimal("0.10")), "balanced").lp
+    for name in ("fast", "highs-direct", "pulp-cbc"):
+        assert get_strategy(name).solve(lp).status == "infeasible", name

@@ -4,6 +4,7 @@ import json
 from datetime import date
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from repayplan.cli import app
@@ -31,6 +32,16 @@ def test_every_bucket_and_status_in_plausible_shares(demo_db):
     for name, lo, hi in [("active", 0.5, 0.85), ("closed", 0.05, 0.3), ("defaulted", 0.01, 0.12),
                          ("delinquent", 0.01, 0.1), ("restructured", 0.01, 0.1)]:  # fmt: skip
         assert lo <= status[name] <= hi, name
+
+
+def test_build_is_complete_and_the_views_add_up(demo_db):
+    db, summary = demo_db
+    assert _q(db, "SELECT value FROM store_meta WHERE key = 'demo_status'") == [("complete",)]
+    (open_loans,) = _q(db, "SELECT count(*) FROM loans WHERE status <> 'closed'")[0]
+    loans, share = _q(db, "SELECT sum(loans), sum(share_of_loans) FROM portfolio_status")[0]
+    assert loans == open_loans
+    assert share == pytest.approx(1.0, abs=1e-4)  # each share is rounded to 6 places
+    assert summary.rows["loans"] == 4000
 
 
 def test_cured_loans_and_hardship_reasons_exist(demo_db):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import calendar as _cal
+from collections.abc import Sequence
 from datetime import date, timedelta
 from enum import StrEnum
+
+import numpy as np
 
 from repayplan.errors import InputError
 
@@ -67,9 +70,14 @@ _MONTHS = {
 _DAYS = {Frequency.WEEKLY: 7, Frequency.BIWEEKLY: 14}
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def days_in_month(year: int, month: int) -> int:
     """Number of days in ``month`` of ``year`` (28–31)."""
-    return _cal.monthrange(year, month)[1]
+    if month == 2:
+        return 29 if _cal.isleap(year) else 28
+    return _MONTH_DAYS[month - 1]
 
 
 def add_months(d: date, months: int, anchor_day: int | None = None) -> date:
@@ -146,3 +154,29 @@ def _half_month_after(d: date) -> date:
         return date(d.year, d.month, min(d.day + 15, days_in_month(d.year, d.month)))
     nxt = add_months(date(d.year, d.month, 1), 1)
     return date(nxt.year, nxt.month, d.day - 15)
+
+
+# --- dates as arrays (the vectorised paths of rates.py) ----------------------------------
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def ordinals(dates: Sequence[date]) -> np.ndarray:
+    """Proleptic Gregorian ordinals (``date.toordinal``) of ``dates`` as an int64 array."""
+    return np.fromiter(map(date.toordinal, dates), dtype=np.int64, count=len(dates))
+
+
+def month_parts(ords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ordinals ``ords``: (month index = 12·year + month − 1, day of month, days in month)."""
+    days = (np.asarray(ords, dtype=np.int64) - _EPOCH_ORDINAL).astype("datetime64[D]")
+    month = days.astype("datetime64[M]")
+    first = month.astype("datetime64[D]")
+    day = (days - first).astype(np.int64) + 1
+    length = ((month + 1).astype("datetime64[D]") - first).astype(np.int64)
+    return month.astype(np.int64) + 1970 * 12, day, length
+
+
+def month_start_ordinals(month_index: np.ndarray) -> np.ndarray:
+    """Ordinal of the 1st of each month index (12·year + month − 1)."""
+    months = (np.asarray(month_index, dtype=np.int64) - 1970 * 12).astype("datetime64[M]")
+    return months.astype("datetime64[D]").astype(np.int64) + _EPOCH_ORDINAL

@@ -153,6 +153,8 @@ def period_rate_fractions(
     dc = DayCount.parse(day_count)
     freq = Frequency.parse(frequency)
     factors: list[Fraction] = []
+    # One object for every full cycle period, so that schedules and annuities see runs.
+    full = rate * freq.months / 12 if freq.months is not None else None
     prev = start
     for k, due in enumerate(dates, start=1):
         if due < prev:
@@ -166,7 +168,7 @@ def period_rate_fractions(
             and freq.months is not None
             and due == add_months(start, k * freq.months, start.day)
         ):
-            factors.append(rate * freq.months / 12)
+            factors.append(full)
         else:
             factors.append(rate * year_fraction(prev, due, dc))
         prev = due
@@ -185,4 +187,7 @@ def period_rate_factors(
     Same rules as :func:`period_rate_fractions`; 30/360 on a monthly cycle gives annual / 12.
     """
     exact = period_rate_fractions(annual_rate, start, dates, day_count, frequency)
-    return [RateFactor(f) for f in exact]
+    out: list[Decimal] = []
+    for f in exact:  # one RateFactor per distinct object: a cycle's full periods share one
+        out.append(out[-1] if out and f is exact[len(out) - 1] else RateFactor(f))
+    return out

@@ -138,24 +138,65 @@ def schedule_from_payments(
         )
     if principal < 0:
         raise InputError(f"must be >= 0, got {principal}", field="principal")
-    factors = [exact_fraction(f) for f in rate_factors]
+    factors = _exact_factors(rate_factors)
+    planned = [int(p) for p in payments]
+    # Interest = round_half_even(balance × num / den) on exact integers, inlined: this loop
+    # runs for every alternative of every loan of the nightly re-plan.
     balance = int(principal)
     rows: list[Installment] = []
-    for k in range(n):
-        planned = int(payments[k])
-        if planned < 0:
-            message = f"must be >= 0, got {planned}"
-            raise InputError(message, field="payment", record=f"period {k + 1}")
-        factor = factors[k]
-        if factor < 0:
-            message = f"must be >= 0, got {factor}"
-            raise InputError(message, field="rate_factor", record=f"period {k + 1}")
-        interest = div_round_half_even(balance * factor.numerator, factor.denominator)
+    last = n - 1 if settle_last else n
+    for k, (factor, pay, due_date) in enumerate(zip(factors, planned, due_dates, strict=True)):
+        num, den = factor.numerator, factor.denominator
+        if pay < 0 or num < 0:
+            _raise_negative(k, pay, factor)
+        interest, rest = divmod(balance * num, den)
+        if 2 * rest > den or (2 * rest == den and interest & 1):
+            interest += 1
         due = balance + interest
-        pay = due if (settle_last and k == n - 1) else min(planned, due)
+        if k == last or pay > due:
+            pay = due
         balance = due - pay
-        rows.append(Installment(k + 1, due_dates[k], pay, pay - interest, interest, balance))
+        rows.append(Installment(k + 1, due_date, pay, pay - interest, interest, balance))
     return Schedule(principal=int(principal), installments=tuple(rows))
+
+
+def _exact_factors(rate_factors: Sequence[Decimal | Fraction]) -> list[Fraction]:
+    """The exact value of each factor; a repeat of the previous object is not converted again
+    (a plan's factors are mostly one object, see ``period_rate_fractions``)."""
+    out: list[Fraction] = []
+    prev: object = None
+    exact = Fraction(0)
+    for f in rate_factors:
+        if f is not prev:
+            exact = f if type(f) is Fraction else exact_fraction(f)
+            prev = f
+        out.append(exact)
+    return out
+
+
+def _factor_runs(rate_factors: Sequence[Decimal | Fraction]) -> list[tuple[int, int, int]]:
+    """Runs of equal factors as ``(numerator, denominator, length)``, in order."""
+    runs: list[list[int]] = []
+    prev: object = None
+    for f in rate_factors:
+        if f is prev:
+            runs[-1][2] += 1
+            continue
+        prev = f
+        exact = f if type(f) is Fraction else exact_fraction(f)
+        key = [exact.numerator, exact.denominator, 1]
+        if runs and runs[-1][:2] == key[:2]:
+            runs[-1][2] += 1
+        else:
+            runs.append(key)
+    return [(num, den, run) for num, den, run in runs]
+
+
+def _raise_negative(k: int, pay: int, factor: Fraction) -> None:
+    """InputError for period ``k`` (0-based), whose payment or factor is negative."""
+    if pay < 0:
+        raise InputError(f"must be >= 0, got {pay}", field="payment", record=f"period {k + 1}")
+    raise InputError(f"must be >= 0, got {factor}", field="rate_factor", record=f"period {k + 1}")
 
 
 def annuity_installment(
@@ -168,13 +209,22 @@ def annuity_installment(
     """
     if not rate_factors:
         raise InputError("no amortising periods", field="periods")
-    discount = Fraction(1)
-    annuity = Fraction(0)
-    for r in rate_factors:
-        discount /= 1 + exact_fraction(r)
-        annuity += discount
-    exact = (principal - balloon * discount) / annuity
-    return multiple * round_fraction(exact / multiple)
+    # Σ_k v_k and v_n as integer ratios N / M and V / M, run by run of equal factors from the
+    # last period back: a run of L factors u/d (D = d + u) maps N / M to
+    # (d^L·N + d·(D^L − d^L)/u·M) / (D^L·M) — the geometric sum in closed form, exact, with
+    # no gcd on the way (one run = the textbook r / (1 − (1 + r)^−n)).
+    total, scale, kept = 0, 1, 1  # N, M, V
+    for num, den, run in reversed(_factor_runs(rate_factors)):
+        if den + num == 0:
+            raise ZeroDivisionError("a rate factor of -1 discounts by 1/0")
+        grown, held = (den + num) ** run, den**run
+        if num:
+            total = held * total + den * ((grown - held) // num) * scale
+        else:
+            total += run * scale
+        scale *= grown
+        kept *= held
+    return multiple * div_round_half_even(principal * scale - balloon * kept, total * multiple)
 
 
 def build_schedule(

@@ -20,6 +20,10 @@ from repayplan.plans.rounding import RoundedPlan
 _BIND_CENTS = 0.5  # a money row within half a cent of its bound binds
 
 
+#: Row families a clause of the explanation speaks for.
+EXPLAINED = ("afford", "holiday_pay", "yield_floor", "negam", "pti", "graduated", "steps")
+
+
 def binding_rows(program: PlanProgram, x: np.ndarray) -> np.ndarray:
     """Indices of rows whose activity is on a finite bound at ``x``."""
     lp = program.lp
@@ -73,19 +77,25 @@ def explain(
     unit = "month" if program.frequency.months == 1 else "period"
     n = len(plan.schedule.installments)
     clauses: list[tuple[float, str]] = []
-    rows = binding_rows(program, x)
+    binding = np.zeros(program.lp.num_rows, bool)
+    binding[binding_rows(program, x)] = True
     duals = solution.row_duals
     by_family: dict[str, list[int]] = {}
     weight: dict[str, float] = {}
-    for i in rows:
-        fam, t = _family(program.lp.row_names[i])
-        by_family.setdefault(fam, [])
-        if t is not None:
-            by_family[fam].append(t)
+    for fam in EXPLAINED:
+        idx = program.rows.get(fam)
+        if idx is None or not binding[idx].any():
+            continue
+        idx = idx[binding[idx]]
+        periods = [_family(program.lp.row_names[i])[1] for i in idx.tolist()]
+        by_family[fam] = [t for t in periods if t is not None]
         if duals is not None:
-            scale = max(abs(program.lp.row_lower[i]), abs(program.lp.row_upper[i]))
-            scale = scale if np.isfinite(scale) and scale > 0 else 1.0
-            weight[fam] = weight.get(fam, 0.0) + abs(float(duals[i])) * scale
+            lo, up = np.abs(program.lp.row_lower[idx]), np.abs(program.lp.row_upper[idx])
+            scale = np.maximum(
+                np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(up), up, 0.0)
+            )
+            scale = np.where(scale > 0, scale, 1.0)
+            weight[fam] = float(np.abs(duals[idx]) @ scale)
 
     def add(fam: str, text: str) -> None:
         clauses.append((weight.get(fam, 0.0), text))
@@ -116,9 +126,8 @@ def explain(
         add("steps", f"at most {program.template.levels} payment levels")
 
     pay = plan.payments
-    p_col = program.value(x, "p")
     at_min = np.flatnonzero(
-        (program.min_payment > 0) & (np.abs(p_col - program.lp.lower[program.cols["p"]]) < 0.5)
+        (program.min_payment > 0) & (np.abs(program.interest_bearing(x) - program.p_lower) < 0.5)
     )
     if at_min.size:
         clauses.append(

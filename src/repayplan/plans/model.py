@@ -5,8 +5,9 @@ Periods t = 1..H on the plan's calendar. Variables, in this column order:
 - ``p[t]``: the interest-bearing part of payment t (cents); the paid amount is
   ``p[t] + extra[t]`` where ``extra`` is arrears spread without interest (template option);
 - ``b[t]``: balance after payment t (cents), ``b[H] = 0``;
-- ``z[t]``: hazard factor epigraph, ``z[t] ≥ g((p[t] + extra[t]) / y[t])`` over the burden
-  curve's affine pieces (only in models whose objective carries the default cost);
+- ``d[t,k]``: the payment-to-income ratio of period t split over the burden curve's affine
+  pieces, ``Σ_k d[t,k] = (p[t] + extra[t]) / y[t]``, each priced at its piece's slope (only in
+  models whose objective carries the default cost; stored period-major, ``k`` fastest);
 - ``s[t]``: affordability shortfall in cents (only when ``Policy.affordability_penalty``
   makes affordability soft);
 - ``w``: penalty fees waived (cents, a counted concession), when there are penalty fees;
@@ -15,7 +16,7 @@ Periods t = 1..H on the plan's calendar. Variables, in this column order:
 - binaries ``u``: level changes (stepped) or holiday months (chosen_holiday).
 
 Rows are named so explanations and infeasibility reasons can read them: ``balance[t]``,
-``afford[t]``, ``negam[t]``, ``yield_floor``, ``hazard[t,k]``, ``pti[t]``, ``level[t]``,
+``afford[t]``, ``negam[t]``, ``yield_floor``, ``hazard[t]``, ``pti[t]``, ``level[t]``,
 ``graduated[t]``, ``seasonal[t]``, ``step_up[t]``/``step_down[t]``, ``steps``,
 ``holiday_pay[t]``, ``holiday_negam[t]``, ``holiday_min[t]``, ``holidays``
 (t counts from 1, as installment numbers do).
@@ -27,12 +28,14 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
 
 from repayplan.errors import InputError
-from repayplan.finance import Frequency, due_dates, period_rate_factors
+from repayplan.finance import Frequency, RateFactor, due_dates, period_rate_factors
+from repayplan.finance.daycount import exact_fraction
 from repayplan.plans.case import LoanCase, Policy
 from repayplan.plans.lp import LinearProgram
 from repayplan.plans.templates import Template, get_template
@@ -58,6 +61,12 @@ class PlanProgram:
     without the no-negative-amortisation and minimum-payment rules (declared holidays, the
     seasonal off-season). ``opening_balance`` is the interest-bearing balance before any
     waiver; ``yield_target`` the right-hand side of the yield floor on total payments.
+
+    ``p_cols`` is the column of each period's interest-bearing payment and ``p_on`` False where
+    it is 0 by construction: a level shape has one payment column for every paying period and
+    no balance columns (balances are affine in it, see :meth:`balances`). ``p_lower`` is each
+    period's lower bound on ``p`` (the minimum payment; cents). ``row_scale[i]`` converts
+    cents of period money into row ``i``'s units (rows stated in time-0 cents are scaled).
     """
 
     lp: LinearProgram
@@ -80,6 +89,11 @@ class PlanProgram:
     opening_balance: int
     max_waiver: int
     yield_target: float
+    p_cols: np.ndarray
+    p_on: np.ndarray
+    p_lower: np.ndarray
+    period_rates: np.ndarray
+    row_scale: np.ndarray
     cols: dict[str, slice] = field(default_factory=dict)
     rows: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -95,18 +109,26 @@ class PlanProgram:
 
     def payments(self, x: np.ndarray) -> np.ndarray:
         """Total payment per period (cents, float) from a solution vector."""
-        return x[self.cols["p"]] + self.extra
+        return self.interest_bearing(x) + self.extra
 
     def interest_bearing(self, x: np.ndarray) -> np.ndarray:
         """The interest-bearing part ``p`` of each payment (cents, float)."""
-        return x[self.cols["p"]]
+        return np.where(self.p_on, x[self.p_cols], 0.0)
+
+    def balances(self, x: np.ndarray) -> np.ndarray:
+        """Interest-bearing balance after each payment (cents, float)."""
+        if "b" in self.cols:
+            return x[self.cols["b"]]
+        growth = np.cumprod(1.0 + self.period_rates)
+        paid = np.cumsum(self.interest_bearing(x) / growth)
+        return growth * (self.opening_balance - self.waiver(x) - paid)
 
     def waiver(self, x: np.ndarray) -> float:
         """Penalty fees waived (cents, float; 0 when the model has no waiver variable)."""
         return float(x[self.cols["w"]][0]) if "w" in self.cols else 0.0
 
     def value(self, x: np.ndarray, name: str) -> np.ndarray:
-        """The block of variables called ``name`` (``p``, ``b``, ``z``, ``s``, ``rho`` …)."""
+        """The block of variables called ``name`` (``p``, ``b``, ``d``, ``s``, ``rho`` …)."""
         return x[self.cols[name]]
 
     def with_row_bounds(
@@ -119,6 +141,12 @@ class PlanProgram:
         if upper is not None:
             up[row] = upper
         return replace(self, lp=replace(self.lp, row_lower=lo, row_upper=up))
+
+
+@lru_cache(maxsize=256)
+def _numbered(name: str, n: int) -> tuple[str, ...]:
+    """``("name[1]", …, "name[n]")``, built once: names are read only to explain a plan."""
+    return tuple(f"{name}[{k}]" for k in range(1, n + 1))
 
 
 class _Builder:
@@ -148,13 +176,13 @@ class _Builder:
         self.upper.append(np.broadcast_to(np.asarray(upper, float), (size,)).copy())
         self.cost.append(np.broadcast_to(np.asarray(cost, float), (size,)).copy())
         self.integer.append(np.full(size, integer))
-        self.var_names += [f"{name}[{k + 1}]" for k in range(size)] if size > 1 else [name]
+        self.var_names += _numbered(name, size) if size > 1 else (name,)
         self.n += size
         return np.arange(start, start + size)
 
     def add_rows(self, name: str, labels, lo, up, entries) -> np.ndarray:
-        """Add rows; ``entries`` is a list of (local_row, col, value) arrays (broadcast)."""
-        labels = list(labels)
+        """Add rows; ``labels`` are the rows' period numbers (≥ 1) or ``[""]`` for one unnamed
+        row; ``entries`` is a list of (local_row, col, value) arrays (broadcast)."""
         k = len(labels)
         if k == 0:
             return np.arange(0)
@@ -166,7 +194,11 @@ class _Builder:
             self.v.append(np.asarray(vals, float).ravel())
         self.row_lo.append(np.broadcast_to(np.asarray(lo, float), (k,)).copy())
         self.row_up.append(np.broadcast_to(np.asarray(up, float), (k,)).copy())
-        self.row_names += [f"{name}[{lab}]" if lab != "" else name for lab in labels]
+        if k == 1 and isinstance(labels[0], str):
+            self.row_names.append(name)
+        else:
+            numbered = _numbered(name, int(max(labels)))
+            self.row_names += [numbered[lab - 1] for lab in labels.tolist()]
         idx = np.arange(base, base + k)
         self.rows[name] = np.concatenate([self.rows.get(name, np.arange(0)), idx])
         self.m += k
@@ -214,6 +246,40 @@ def default_term(case: LoanCase, policy: Policy, template: Template) -> int:
 def max_term(policy: Policy, freq: Frequency) -> int:
     """The longest plan the policy allows, in periods of ``freq``."""
     return max(1, int(policy.max_term_months // months_per_period(freq)))
+
+
+def plan_calendar(
+    start: date, periods: int, freq: Frequency, annual_rate: Decimal
+) -> tuple[tuple[date, ...], tuple[Decimal, ...], np.ndarray]:
+    """Due dates, 30/360 rate factors and the same factors as floats of a plan.
+
+    On month-based cycles every due date is a whole number of periods after ``start``
+    (month-end roll), so 30/360 charges ``annual × months / 12`` in every period
+    (:func:`repayplan.finance.period_rate_factors`' rule) with no per-period date arithmetic;
+    the dates come from a per-start cache.
+    """
+    if freq.months is None:
+        dates = tuple(due_dates(start, periods, freq))
+        factors = tuple(period_rate_factors(annual_rate, start, dates, "30/360", freq))
+        return dates, factors, np.array([float(f) for f in factors])
+    dates = _month_dates(start, freq, -(-periods // _DATE_BLOCK) * _DATE_BLOCK)[:periods]
+    one = _month_factor(annual_rate, freq.months)
+    return dates, (one,) * periods, np.full(periods, float(one))
+
+
+#: Due dates are cached per start date in blocks of this many periods.
+_DATE_BLOCK = 120
+
+
+@lru_cache(maxsize=1024)
+def _month_dates(start: date, freq: Frequency, periods: int) -> tuple[date, ...]:
+    # A nightly run plans many loans, several templates and terms each, on few start dates.
+    return tuple(due_dates(start, periods, freq))
+
+
+@lru_cache(maxsize=4096)
+def _month_factor(annual_rate: Decimal, months: int) -> RateFactor:
+    return RateFactor(exact_fraction(annual_rate) * months / 12)
 
 
 def monthly_incomes(case: LoanCase, months: int) -> np.ndarray:
@@ -269,6 +335,7 @@ def build_program(
     term: int | None = None,
     concession_limit: Decimal | None = None,
     pti_ceiling: float | None = None,
+    shape: str | None = None,
 ) -> PlanProgram:
     """Build ``template``'s LP (or MILP) for ``case`` under ``policy``.
 
@@ -277,9 +344,12 @@ def build_program(
     ``BASE_CONCESSION_SHARE × Policy.max_concession``) are the knobs the rate search and the
     declared relaxations turn. ``pti_ceiling`` turns a ``min_max_pti`` template into its
     second stage: payments held at or below that share of income, balanced objective.
+    ``shape`` overrides the template's payment shape (the diagnosis lifts a shape this way).
     Objective values are in cents (``min_max_pti`` stage 1: a fraction).
     """
     tpl = get_template(template)
+    if shape is not None:
+        tpl = replace(tpl, shape=shape)
     rec = f"loan {case.loan_id}"
     rate = case.annual_rate if annual_rate is None else Decimal(annual_rate)
     if rate < 0:
@@ -297,9 +367,7 @@ def build_program(
     if objective == "min_max_pti" and pti_ceiling is not None:
         objective = "balanced"
 
-    dates = due_dates(case.start, h, freq)
-    factors = period_rate_factors(rate, case.start, dates, "30/360", freq)
-    r = np.array([float(f) for f in factors])
+    dates, factors, r = plan_calendar(case.start, h, freq, rate)
     ppy = freq.periods_per_year
     mpp = months_per_period(freq)
     y = period_incomes(case, freq, dates)
@@ -339,6 +407,7 @@ def build_program(
     penalty = float(policy.affordability_penalty) if soft else 0.0
     weight = float(policy.cost_weight)
     uses_hazard = objective == "balanced"
+    hazard_offset = 0.0
 
     bld = _Builder()
     if objective == "balanced":
@@ -351,22 +420,41 @@ def build_program(
     p_lower = min_pay.copy()
     if chosen:  # the window's minimum payment moves into rows that a holiday switches off
         p_lower[: min(tpl.holiday_window, h - 1)] = 0.0
-    p = bld.add_vars("p", h, p_lower, p_upper, p_cost)
-    b_up = np.full(h, np.inf)
-    b_up[-1] = 0.0
-    b = bld.add_vars("b", h, 0.0, b_up)
-    z = bld.add_vars("z", h, 0.0, np.inf, hazard_cost) if uses_hazard else None
+    t = np.arange(h)
+    pay_t = t[~holiday]
+    # A level shape has one payment for every paying period; the balances are then affine in
+    # it and the waiver, so they are eliminated (a handful of columns instead of 2H).
+    level = tpl.shape == "level" and pay_t.size > 1
+    if level:
+        p_var = bld.add_vars("p", 1, float(p_lower[pay_t].max()), np.inf, p_cost * pay_t.size)
+        p = np.full(h, p_var[0])
+        b = None
+    else:
+        p = bld.add_vars("p", h, p_lower, p_upper, p_cost)
+        b_up = np.full(h, np.inf)
+        b_up[-1] = 0.0
+        b = bld.add_vars("b", h, 0.0, b_up)
     s = bld.add_vars("s", h, 0.0, np.inf, s_cost) if soft else None
     w = bld.add_vars("w", 1, 0.0, max_waiver) if max_waiver > 0 else None
-    t = np.arange(h)
+    scale = _RowScale()
 
-    # balance[t]: b_t + p_t − (1 + r_t) b_{t−1} = 0, with b_0 = opening − w.
-    rhs = np.zeros(h)
-    rhs[0] = (1.0 + r[0]) * opening
-    ent = [(t, b, 1.0), (t, p, 1.0), (t[1:], b[:-1], -(1.0 + r[1:]))]
-    if w is not None:
-        ent.append((0, w[0], 1.0 + r[0]))
-    bld.add_rows("balance", t + 1, rhs, rhs, ent)
+    if level:
+        # b_t = G_t (opening − w − P·S_t) with G_t = Π_{k≤t}(1 + r_k), S_t = Σ_{paying k≤t} 1/G_k:
+        # b_H = 0 is one row, and b_t ≥ 0 before it follows (S_t grows with t).
+        growth = np.cumprod(1.0 + r)
+        acc = np.cumsum(np.where(holiday, 0.0, 1.0 / growth))
+        ent = [(0, p_var[0], acc[-1])]
+        if w is not None:
+            ent.append((0, w[0], 1.0))
+        bld.add_rows("payoff", [""], opening, opening, ent)
+    else:
+        # balance[t]: b_t + p_t − (1 + r_t) b_{t−1} = 0, with b_0 = opening − w.
+        rhs = np.zeros(h)
+        rhs[0] = (1.0 + r[0]) * opening
+        ent = [(t, b, 1.0), (t, p, 1.0), (t[1:], b[:-1], -(1.0 + r[1:]))]
+        if w is not None:
+            ent.append((0, w[0], 1.0 + r[0]))
+        bld.add_rows("balance", t + 1, rhs, rhs, ent)
 
     # afford[t]: total payment within the cap (a priced shortfall when soft).
     ta = t[~holiday] if not chosen else t
@@ -379,30 +467,54 @@ def build_program(
     tn = t[~free]
     if chosen:
         tn = tn[tn >= min(tpl.holiday_window, h - 1)]
-    _negam_rows(bld, "negam", tn, p, b, w, r, opening)
+    if level:
+        # p_t ≥ r_t b_{t−1}, divided by G_{t−1} so its coefficients stay below 1 on long terms:
+        # P (1/G_{t−1} + r_t S_{t−1}) + r_t w ≥ r_t · opening.
+        tn = tn[~holiday[tn]]
+        g_prev = np.concatenate(([1.0], growth[:-1]))[tn]
+        s_prev = np.concatenate(([0.0], acc[:-1]))[tn]
+        i = np.arange(tn.size)
+        ent = [(i, p_var[0], 1.0 / g_prev + r[tn] * s_prev)]
+        if w is not None:
+            ent.append((i, w[0], r[tn]))
+        rows = bld.add_rows("negam", tn + 1, r[tn] * opening, np.inf, ent)
+        scale.set(rows, 1.0 / g_prev)
+    else:
+        _negam_rows(bld, "negam", tn, p, b, w, r, opening)
 
     # yield_floor: Σ d_t (p_t + extra_t) ≥ (1 − κ)·exposure (+ 1 cent a period of margin so the
     # cent rounding cannot push the exact NPV below it).
     disc = (1.0 + periodic_hurdle(policy.hurdle_rate, ppy)) ** -np.arange(1, h + 1, dtype=float)
     target = float(1 - kappa) * case.exposure + h
-    bld.add_rows("yield_floor", [""], target - float(disc @ extra), np.inf, [(0, p, disc)])
+    pay_disc = (0, p[pay_t], disc[pay_t])
+    bld.add_rows("yield_floor", [""], target - float(disc @ extra), np.inf, [pay_disc])
 
-    if z is not None:
-        slopes, icpts = curve.pieces()
-        top = float(cap.max() / y_eff.max()) if not soft else np.inf
-        keep = np.asarray(curve.ratios[:-1]) <= max(top, alpha, pti_ceiling or 0.0) + 1e-12
-        slopes, icpts = slopes[keep], icpts[keep]
-        k = slopes.size
-        rows = np.arange(h * k)
-        tt, kk = np.divmod(rows, k)
-        lo = icpts[kk] + slopes[kk] * extra[tt] / y_eff[tt]
-        labels = [f"{a + 1},{c + 1}" for a, c in zip(tt, kk, strict=True)]
+    if uses_hazard:
+        # The burden curve g is convex, so its cost is carried as increments: the payment's
+        # share of income x[t] = Σ_k d[t,k], each d[t,k] within its piece's width and priced at
+        # the piece's slope. Filling the cheaper (lower) pieces first is optimal, so the cost
+        # equals g exactly — one row per period instead of one per period and piece.
+        ratios = np.asarray(curve.ratios, float)
+        slopes, _ = curve.pieces()
+        top = np.inf if soft else max(alpha, pti_ceiling or 0.0)
+        k = max(1, int(np.searchsorted(ratios[:-1], top, side="left")))
+        width = np.diff(ratios)[:k].copy()
+        width[-1] = np.inf  # the last piece's slope continues past its breakpoint
+        d = bld.add_vars(
+            "d",
+            h * k,
+            0.0,
+            np.tile(width, h),
+            (hazard_cost[:, None] * slopes[None, :k]).ravel(),
+        )
+        hazard_offset = float(hazard_cost.sum() * curve.factors[0])
+        rows = np.repeat(np.arange(h), k)
         bld.add_rows(
             "hazard",
-            labels,
-            lo,
-            np.inf,
-            [(rows, z[tt], 1.0), (rows, p[tt], -slopes[kk] / y_eff[tt])],
+            t + 1,
+            -extra,
+            -extra,
+            [(pay_t, p[pay_t], 1.0), (rows, d, -np.repeat(y_eff, k))],
         )
 
     if objective == "min_max_pti":
@@ -411,9 +523,12 @@ def build_program(
         i = np.arange(tp.size)
         bld.add_rows("pti", tp + 1, -np.inf, -extra[tp], [(i, p[tp], 1.0), (i, rho[0], -y_eff[tp])])
 
-    _shape_rows(bld, tpl, policy, freq, p, b, w, r, opening, t, holiday, free, cap, extra, y_eff)
+    if not level:
+        _shape_rows(
+            bld, tpl, policy, freq, p, b, w, r, opening, t, holiday, free, cap, extra, y_eff
+        )
 
-    offset = float(extra.sum()) * p_cost
+    offset = float(extra.sum()) * p_cost + hazard_offset
     return PlanProgram(
         lp=bld.program(offset),
         case=case,
@@ -423,7 +538,7 @@ def build_program(
         annual_rate=rate,
         frequency=freq,
         concession_limit=kappa,
-        due_dates=tuple(dates),
+        due_dates=dates,
         rate_factors=tuple(factors),
         incomes=y,
         cap=cap,
@@ -435,9 +550,32 @@ def build_program(
         opening_balance=opening,
         max_waiver=max_waiver,
         yield_target=target,
+        p_cols=p,
+        p_on=~holiday if level else np.ones(h, bool),
+        p_lower=np.where(holiday, 0.0, p_lower),
+        period_rates=r,
+        row_scale=scale.array(bld.m),
         cols=dict(bld.cols),
         rows=dict(bld.rows),
     )
+
+
+class _RowScale:
+    """Rows stated in other units than period cents, and their factor (default 1)."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.factors: list[np.ndarray] = []
+
+    def set(self, rows: np.ndarray, factors: np.ndarray) -> None:
+        self.rows.append(rows)
+        self.factors.append(factors)
+
+    def array(self, m: int) -> np.ndarray:
+        out = np.ones(m)
+        for rows, factors in zip(self.rows, self.factors, strict=True):
+            out[rows] = factors
+        return out
 
 
 def _negam_rows(bld, name, tn, p, b, w, r, opening, big_m=None, u=None) -> None:

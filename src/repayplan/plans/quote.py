@@ -10,7 +10,7 @@ when no template can be offered the quote asks for manual review and says why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
@@ -26,7 +26,7 @@ from repayplan.plans.case import LoanCase, Policy
 from repayplan.plans.explain import explain
 from repayplan.plans.lp import LPSolution
 from repayplan.plans.model import PlanProgram, build_program
-from repayplan.plans.relax import diagnose, relaxation_steps
+from repayplan.plans.relax import diagnose, relaxation_steps, solve_program
 from repayplan.plans.rounding import RoundedPlan, round_plan, tighten
 from repayplan.plans.strategies.base import SolverStrategy
 from repayplan.plans.strategies.registry import get_strategy
@@ -41,6 +41,13 @@ MILP_FALLBACK = ("ortools-scip", "pulp-highs", "pulp-cbc")
 
 #: Rounds of "tighten the violated rows and re-solve" before a template is given up.
 REPAIR_ROUNDS = 4
+
+#: A plan ends when it is repaid: it may not keep a balance outstanding only to collect more
+#: than this many minimum payments before its settling installment. A longer run of
+#: minimum payments is cut off (the term shortened to where it starts) and the model
+#: re-solved, at most TERM_CUTS times.
+MAX_MINIMUM_TAIL = 1
+TERM_CUTS = 3
 
 #: Rates tried by a rate-searching template: the contract rate and this many more, evenly
 #: spaced down to the floor and rounded down to 1/8 of a point.
@@ -69,13 +76,14 @@ def _strategy_for(program: PlanProgram, strategy: SolverStrategy) -> SolverStrat
 
 
 def _solve_exact(
-    program: PlanProgram, strategy: SolverStrategy
+    program: PlanProgram, strategy: SolverStrategy, solution: LPSolution | None = None
 ) -> tuple[PlanProgram, LPSolution, RoundedPlan | None]:
-    """Solve, round, and re-solve with violated rows tightened until the exact schedule
-    meets every constraint. The rounded plan is None when the model is infeasible or the
-    violations cannot be repaired."""
+    """Solve (unless ``solution`` already solves ``program``), round, and re-solve with
+    violated rows tightened until the exact schedule meets every constraint. The rounded
+    plan is None when the model is infeasible or the violations cannot be repaired."""
     for _ in range(REPAIR_ROUNDS):
-        solution = strategy.solve(program.lp)
+        if solution is None:
+            solution = solve_program(program, strategy)
         if not solution.ok:
             return program, solution, None
         rounded = round_plan(program, solution.x)
@@ -84,7 +92,7 @@ def _solve_exact(
         tightened = tighten(program, rounded.violations)
         if tightened is None:
             break
-        program = tightened
+        program, solution = tightened, None
     return program, solution, None
 
 
@@ -120,14 +128,60 @@ def _stage_one(
     for rate in rates:
         args = {**kwargs, "annual_rate": rate}
         program = build_program(case, policy, name, curve, **args)
-        solution = _strategy_for(program, strategy).solve(program.lp)
+        solution = solve_program(program, _strategy_for(program, strategy))
         if best is None or (
             solution.ok
             and (not best[1].ok or solution.objective < best[1].objective * (1 - 1e-6) - 1e-12)
         ):
             best = (program, solution, args)
     assert best is not None
-    return best
+    return _cut_minimum_tail(case, policy, name, curve, strategy, *best)
+
+
+def minimum_tail(program: PlanProgram, x: np.ndarray) -> tuple[int, int]:
+    """(number of payments at or below the minimum, 0-based period of the payoff) for the run
+    of minimum payments right before the payoff (the last period that pays anything: a plan
+    repaid early pays nothing after, and those periods are dropped from its schedule)."""
+    pay = program.payments(x)
+    paying = np.flatnonzero(pay > 0.5)
+    end = int(paying[-1]) if paying.size else program.periods - 1
+    low = (pay[:end] <= program.policy.min_payment + 0.5) & ~program.holiday[:end]
+    run = int(np.argmin(low[::-1])) if not low.all() else int(low.size)
+    return run, end
+
+
+def _cut_minimum_tail(
+    case: LoanCase,
+    policy: Policy,
+    name: str,
+    curve: BurdenCurve,
+    strategy: SolverStrategy,
+    program: PlanProgram,
+    solution: LPSolution,
+    args: dict[str, Any],
+) -> tuple[PlanProgram, LPSolution, dict[str, Any]]:
+    """With a fixed term, a plan that can repay early would otherwise keep a small balance
+    outstanding to collect a long run of minimum payments (the minimum applies in every period
+    but the last). No lender offers that, so the term is cut to where the run starts — that
+    period settles the balance — and the model re-solved; when the shorter term is infeasible
+    (the borrower cannot afford the settling amount) one more period is tried."""
+    for _ in range(TERM_CUTS):
+        if not solution.ok or program.template.shape in ("level", "graduated"):
+            break
+        tail, end = minimum_tail(program, solution.x)
+        if tail <= MAX_MINIMUM_TAIL:
+            break
+        start = end - tail  # 0-based first period of the run
+        for term in (start + 1, start + 2):
+            trial_args = {**args, "term": term}
+            trial = build_program(case, policy, name, curve, **trial_args)
+            trial_solution = solve_program(trial, _strategy_for(trial, strategy))
+            if trial_solution.ok:
+                program, solution, args = trial, trial_solution, trial_args
+                break
+        else:
+            break
+    return program, solution, args
 
 
 def solve_template(
@@ -179,6 +233,7 @@ def _finish(
         return None
     objective = float(solution.objective)
     pti = None
+    solved: LPSolution | None = solution
     if program.objective == "min_max_pti":
         # Second stage: hold the optimal ratio (plus a cent a period of room for rounding)
         # and pick the schedule by the balanced objective.
@@ -186,8 +241,9 @@ def _finish(
         paying = program.incomes[~program.holiday]
         ceiling = pti + 1.0 / max(float(paying.min()), 1.0)
         program = build_program(case, policy, name, curve, pti_ceiling=ceiling, **args)
+        solved = None
     used = _strategy_for(program, strategy)
-    program, solution, rounded = _solve_exact(program, used)
+    program, solution, rounded = _solve_exact(program, used, solved)
     if rounded is None:
         return None
     if pti is None:
@@ -286,6 +342,43 @@ def quote(
             reasons.append(f"{name}: {why}; offered after " + ", then ".join(result.relaxed_by))
     status = "manual_review" if not alternatives else "relaxed" if relaxed else "ok"
     return Quote(tuple(alternatives), status, chosen.name, tuple(reasons))
+
+
+def quote_many(
+    cases: Iterable[LoanCase | Mapping[str, Any]],
+    policy: Policy = Policy(),
+    solver: str = "fast",
+    templates: tuple[str, ...] | None = None,
+    *,
+    curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+    as_of: date | None = None,
+) -> list[Quote]:
+    """:func:`quote` (strategy ``optimize``) for many loans, in input order — what a chunk
+    worker of the nightly flow calls.
+
+    Each item is a :class:`LoanCase` or a stored record (``store.queries.loan_for_planning``'s
+    keys plus ``loan_id``). One bad loan never stops the batch: a record that is not a valid
+    case, or a loan whose planning fails with an input error, gets a ``"manual_review"``
+    quote, any other failure an ``"error"`` quote; either way ``reasons`` names the loan.
+    The solver name is checked once, up front (a wrong name fails the whole batch).
+    """
+    chosen = get_strategy(solver).name
+    out: list[Quote] = []
+    for item in cases:
+        loan = item.loan_id if isinstance(item, LoanCase) else str(item.get("loan_id", "?"))
+        try:
+            case = (
+                item
+                if isinstance(item, LoanCase)
+                else case_from_record(item, loan_id=loan, as_of=as_of)
+            )
+            out.append(quote(case, policy, solver=solver, templates=templates, curve=curve))
+        except InputError as exc:
+            why = str(exc) if exc.record == f"loan {loan}" else f"loan {loan}: {exc}"
+            out.append(Quote((), "manual_review", chosen, (why,)))
+        except Exception as exc:  # one loan's failure is its own answer, not the batch's
+            out.append(Quote((), "error", chosen, (f"loan {loan}: {type(exc).__name__}: {exc}",)))
+    return out
 
 
 def case_from_record(

@@ -20,7 +20,8 @@ import numpy as np
 
 from repayplan.finance import cents_to_decimal
 from repayplan.plans.case import Policy
-from repayplan.plans.model import PlanProgram, max_term
+from repayplan.plans.lp import LPSolution
+from repayplan.plans.model import PlanProgram, build_program, max_term
 from repayplan.plans.strategies.base import SolverStrategy
 
 #: Constraint families, in the order reasons are reported: (label, LP row families).
@@ -55,22 +56,34 @@ def _without(program: PlanProgram, label: str, families: tuple[str, ...]) -> Pla
     return replace(program, lp=replace(lp, row_lower=lo, row_upper=up, lower=lower))
 
 
+def _free_shape(program: PlanProgram) -> PlanProgram:
+    return build_program(
+        program.case,
+        program.policy,
+        program.template.name,
+        annual_rate=program.annual_rate,
+        term=program.periods,
+        concession_limit=program.concession_limit,
+        shape="free",
+    )
+
+
 def _detail(program: PlanProgram, label: str) -> str:
     case, policy = program.case, program.policy
-    r = np.array([float(f) for f in program.rate_factors])
+    r = program.period_rates
     room = np.where(program.holiday, 0.0, program.cap - program.extra)
     n = program.periods
     if label == "affordability":
-        repayable = float(np.maximum(room, 0.0) @ (1.0 / np.cumprod(1.0 + r)))
+        most = repayable(program)
         owed = program.opening_balance - program.max_waiver
         rule = (
             f"at most {_pct(policy.pti_cap)} of income, and only what is left after essentials "
             "and other debts"
         )
-        if repayable < owed:
+        if most < owed:
             return (
                 f"affordability: paying the most the borrower can afford every period ({rule}) "
-                f"repays about {_money(repayable)} of the {_money(owed)} owed within {n} periods"
+                f"repays about {_money(most)} of the {_money(owed)} owed within {n} periods"
             )
         paying = np.flatnonzero(~program.holiday)
         worst = int(paying[np.argmin(room[paying])])
@@ -107,19 +120,104 @@ def _detail(program: PlanProgram, label: str) -> str:
     return f"payment shape: the {program.template.shape} shape of the {program.template.name} plan"
 
 
+def _room(program: PlanProgram) -> np.ndarray:
+    """The most interest-bearing payment each period allows (cents; on a level shape, the
+    most affordable *level* payment in every paying period)."""
+    room = np.maximum(np.where(program.holiday, 0.0, program.cap - program.extra), 0.0)
+    if program.template.shape == "level":
+        room = np.where(program.holiday, 0.0, room[~program.holiday].min())
+    return room
+
+
+def repayable(program: PlanProgram) -> float:
+    """Present value, at the plan's own rate, of paying the most the borrower can afford in
+    every period (cents): the most of the interest-bearing balance any plan of this shape
+    can repay."""
+    return float(_room(program) @ (1.0 / np.cumprod(1.0 + program.period_rates)))
+
+
+def refuted(program: PlanProgram) -> str | None:
+    """Why ``program`` surely has no solution, when simple bounds show it (else None).
+
+    Proving infeasibility is a solver's slowest answer, and declared relaxations meet it
+    often, so three exact necessary conditions are checked first: the most affordable
+    payments repay the balance (less the largest waiver) within the term (``Σ p_t / G_t`` is
+    the balance repaid, ``p_t ≤ cap_t − extra_t``); no period's interest on the smallest
+    balance it can carry exceeds what it can pay; on a level shape, whose payment the payoff
+    pins to ``(balance − waiver) / Σ 1/G_t``, the largest such payment meets the yield floor.
+    """
+    if program.soft:
+        return None
+    room = _room(program)
+    growth = np.cumprod(1.0 + program.period_rates)
+    owed = program.opening_balance - program.max_waiver
+    repaid = np.cumsum(room / growth)
+    if repaid[-1] < owed - 1.0:
+        return "affordability rules out payoff within the term"
+    smallest = np.maximum(growth * (owed - repaid), 0.0)
+    before = np.concatenate(([float(owed)], smallest[:-1]))
+    checked = ~program.free
+    if np.any(checked & (room < program.period_rates * before - 1.0)):
+        return "the affordable payment does not cover the interest"
+    floor = program.lp.row_lower[program.rows["yield_floor"][0]] - 1.0
+    if program.template.shape == "level" and "b" not in program.cols:
+        paying = ~program.holiday
+        level = min(room[paying][0], program.opening_balance / float((1.0 / growth)[paying].sum()))
+        if level * float(program.discount[paying].sum()) < floor:
+            return "no level payment meets the yield floor"
+    elif _best_npv(room, growth, program.discount, program.opening_balance) < floor:
+        return "no affordable plan meets the yield floor"
+    return None
+
+
+def _best_npv(room: np.ndarray, growth: np.ndarray, disc: np.ndarray, owed: float) -> float:
+    """The most ``Σ disc_t p_t`` over ``0 ≤ p_t ≤ room_t`` with ``Σ p_t / G_t = owed``: a
+    fractional knapsack, filled greedily where a cent of balance buys the most NPV."""
+    order = np.argsort(-(disc * growth), kind="stable")
+    pv = room[order] / growth[order]
+    before = np.concatenate(([0.0], np.cumsum(pv)[:-1]))
+    take = np.clip(owed - before, 0.0, pv)  # balance repaid by each period, in order
+    return float(take @ (disc[order] * growth[order]))
+
+
+def cannot_repay(program: PlanProgram) -> bool:
+    """True when :func:`refuted` proves ``program`` infeasible."""
+    return refuted(program) is not None
+
+
+def solve_program(program: PlanProgram, strategy: SolverStrategy) -> LPSolution:
+    """``strategy.solve(program.lp)``, answering "infeasible" at once when :func:`refuted`
+    proves it."""
+    why = refuted(program)
+    if why is not None:
+        return LPSolution("infeasible", strategy.name, message=why)
+    return strategy.solve(program.lp)
+
+
 def diagnose(program: PlanProgram, strategy: SolverStrategy) -> tuple[str, ...]:
     """Reasons ``program`` has no solution: each constraint family whose removal alone makes
     it feasible, with figures; if no single family does, all families that bind together."""
     found = []
     for label, families in FAMILIES:
         present = any(program.rows.get(f) is not None for f in families)
-        if not present and label != "minimum payment":
+        if label == "payment shape" and program.template.shape == "level":
+            lifted = _free_shape(program)  # a level shape has no rows to lift: rebuild it
+        elif present or label == "minimum payment":
+            lifted = _without(program, label, families)
+        else:
             continue
-        if strategy.solve(_without(program, label, families).lp).status in ("optimal", "unbounded"):
+        if label != "affordability" and cannot_repay(lifted):
+            continue  # affordability still rules it out
+        if strategy.solve(lifted.lp).status in ("optimal", "unbounded"):
             found.append(_detail(program, label))
     if found:
         return tuple(found)
-    labels = [label for label, fams in FAMILIES if any(f in program.rows for f in fams)]
+    labels = [
+        label
+        for label, fams in FAMILIES
+        if any(f in program.rows for f in fams)
+        or (label == "payment shape" and program.template.shape == "level")
+    ]
     return (
         "no single constraint: "
         + ", ".join(labels)

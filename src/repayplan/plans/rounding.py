@@ -80,8 +80,7 @@ def round_payments(program: PlanProgram, x: np.ndarray) -> tuple[np.ndarray, int
     are whole cents (caps are floored), and outside free periods a payment never drops below
     its interest.
     """
-    col = program.cols["p"]
-    lower = np.ceil(program.lp.lower[col] - 1e-9).astype(np.int64)
+    lower = np.ceil(program.p_lower - 1e-9).astype(np.int64)
     upper = np.where(program.holiday, 0.0, program.cap - program.extra)
     if program.soft:
         upper = np.where(program.holiday, 0.0, np.inf)
@@ -90,7 +89,7 @@ def round_payments(program: PlanProgram, x: np.ndarray) -> tuple[np.ndarray, int
     if program.template.shape in ("level", "stepped"):
         up_to_cent = np.ceil(program.interest_bearing(x) - 1e-6)
         return np.clip(up_to_cent, lower, upper).astype(np.int64), waiver
-    target = np.rint(program.value(x, "b")).astype(np.int64).tolist()
+    target = np.rint(program.balances(x)).astype(np.int64).tolist()
     factors = [exact_fraction(f) for f in program.rate_factors]
     free = program.free.tolist()
     lo, up = lower.tolist(), upper.tolist()
@@ -198,14 +197,11 @@ def tighten(program: PlanProgram, violations: tuple[Violation, ...]) -> PlanProg
             if label not in names:  # a holiday row family carries this period instead
                 return None
             row = names.index(label)
+            move = (v.amount + 1) * program.row_scale[row]
             if v.kind == "afford":
-                program = program.with_row_bounds(
-                    row, upper=program.lp.row_upper[row] - v.amount - 1
-                )
+                program = program.with_row_bounds(row, upper=program.lp.row_upper[row] - move)
             else:
-                program = program.with_row_bounds(
-                    row, lower=program.lp.row_lower[row] + v.amount + 1
-                )
+                program = program.with_row_bounds(row, lower=program.lp.row_lower[row] + move)
         elif v.kind == "yield_floor":
             row = names.index("yield_floor")
             program = program.with_row_bounds(row, lower=program.lp.row_lower[row] + v.amount + 1)

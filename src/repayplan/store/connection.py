@@ -32,6 +32,8 @@ def connect(
         con = duckdb.connect(target, read_only=read_only)
     except duckdb.IOException as exc:
         raise InputError(f"cannot open the database ({exc})", field="db", record=target) from exc
+    # Library calls and the CLI print their own summaries; DuckDB's bar would interleave.
+    con.execute("SET enable_progress_bar = false")
     if not read_only:
         migrate(con)
     return con

@@ -5,7 +5,12 @@ by DuckDB as text into temporary tables (memory only, never the database file, s
 data in them is never persisted), every row is validated in SQL (types, ranges, dates,
 duplicates, references, the rate cap), personal data is pseudonymised, and the good rows are
 upserted by id in one transaction together with one ``rejected_rows`` row per bad field.
-Re-importing the same files leaves the portfolio tables unchanged.
+Re-importing the same files leaves the portfolio tables unchanged. Loans get their contract
+schedule built from their terms (annuity, 30/360, month-based cycles) in the same transaction.
+
+Cost is linear in the rows: measured 100k loans + 80k borrowers + 2.27M payments (CSV) in
+14 s, 1.7 GB peak RSS; DuckDB holds a transaction's writes in memory, so memory grows with
+the size of one import (split very large books into several imports by loan range).
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ OPTIONAL = {
 _PII = ("full_name", "national_id", "phone")
 # "[1, 1.2, ...]", "1;1.2;..." or "1 1.2 ..." as a list of doubles (NULL where not numbers).
 _SEASON = "TRY_CAST(regexp_split_to_array(trim(income_seasonality, '[] '), '[;,\\s]+') AS DOUBLE[])"
+#: Loans whose contract schedules are built and inserted at a time (bounds memory).
+CONTRACT_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -232,24 +239,14 @@ def _pseudonymise_column(
 
 
 def _pseudonymise_borrowers(con: duckdb.DuckDBPyConnection, pseudo: Pseudonymiser) -> None:
-    # Phone format is checked here, on the plaintext, which never leaves this function.
-    phones = con.execute("SELECT row_number, phone FROM stage_borrowers").fetchnumpy()
-    digits = [
-        None if p is None else sum(ch.isdigit() for ch in p) for p in phones["phone"].tolist()
-    ]
-    bad = [
-        int(r)
-        for r, d in zip(phones["row_number"].tolist(), digits, strict=True)
-        if d is not None and not 6 <= d <= 15
-    ]
-    con.execute("ALTER TABLE stage_borrowers ADD COLUMN phone_ok BOOLEAN DEFAULT true")
-    if bad:
-        con.register("bad_phones", pa.table({"row_number": bad}))
-        con.execute(
-            "UPDATE stage_borrowers SET phone_ok = false "
-            "WHERE row_number IN (SELECT row_number FROM bad_phones)"
-        )
-        con.unregister("bad_phones")
+    # The phone's format can only be checked on the plaintext, so before it is tokenised.
+    con.execute(
+        "ALTER TABLE stage_borrowers ADD COLUMN phone_ok BOOLEAN; "
+        "UPDATE stage_borrowers SET phone_ok = phone IS NULL "
+        "OR length(regexp_replace(phone, '[^0-9]', '', 'g')) BETWEEN 6 AND 15"
+    )
+    con.execute(f"ALTER TABLE stage_borrowers ADD COLUMN season DOUBLE[]; "
+                f"UPDATE stage_borrowers SET season = {_SEASON}")  # fmt: skip
     _pseudonymise_column(con, pseudo, "stage_borrowers", "borrower_id")
     for col in _PII:
         _pseudonymise_column(con, pseudo, "stage_borrowers", col, col)
@@ -305,7 +302,6 @@ def _enum_check(col: str, values: tuple[str, ...]) -> tuple[str, str, str]:
 def _checks(kind: str, cap: Decimal, as_of: date) -> list[tuple[str, str, str]]:
     """``(field, failing condition, reason)`` in SQL over ``stage_<kind>`` for every rule."""
     if kind == "borrowers":
-        season = _SEASON
         return [
             ("borrower_id", "borrower_id IS NULL", "'required'"),
             *_money_checks("monthly_income", positive=False, required=True),
@@ -313,9 +309,9 @@ def _checks(kind: str, cap: Decimal, as_of: date) -> list[tuple[str, str, str]]:
             *_money_checks("other_debt_payments", positive=False, required=True),
             _enum_check("segment", SEGMENTS),
             ("income_seasonality",
-             f"income_seasonality IS NOT NULL AND (len({season}) IS DISTINCT FROM 12 "
-             f"OR list_min({season}) < 0 OR list_count({season}) < 12 "
-             f"OR abs(list_avg({season}) - 1) > 0.1)",
+             "income_seasonality IS NOT NULL AND (len(season) IS DISTINCT FROM 12 "
+             "OR list_min(season) < 0 OR list_count(season) < 12 "
+             "OR abs(list_avg(season) - 1) > 0.1)",
              "'needs 12 non-negative monthly factors (Jan..Dec) averaging 1'"),
             ("income_volatility",
              "income_volatility IS NOT NULL AND NOT coalesce(TRY_CAST(income_volatility AS DOUBLE) "
@@ -404,13 +400,12 @@ def _load(
 ) -> dict[str, int]:
     """Upsert the good rows and record the bad ones, all in one transaction."""
     loaded = {}
-    contract = _contracts(con, as_of) if "loans" in files else None
     con.execute("BEGIN TRANSACTION")
     try:
         if "borrowers" in files:
             loaded["borrowers"] = _upsert_borrowers(con)
         if "loans" in files:
-            loaded["loans"] = _upsert_loans(con, contract, as_of)
+            loaded["loans"] = _upsert_loans(con, as_of)
         if "payments" in files:
             loaded["payments"] = _upsert_payments(con)
         con.execute(
@@ -434,15 +429,12 @@ def _load(
 
 
 def _upsert_borrowers(con: duckdb.DuckDBPyConnection) -> int:
-    season = (
-        "TRY_CAST(regexp_split_to_array(trim(income_seasonality, '[] '), '[;,\\s]+') AS DOUBLE[])"
-    )
     con.execute(
-        f"""INSERT INTO borrowers
+        """INSERT INTO borrowers
         SELECT borrower_id, lower(segment)::segment,
                CAST(monthly_income AS DECIMAL(18,2)), CAST(essential_expenses AS DECIMAL(18,2)),
                CAST(other_debt_payments AS DECIMAL(18,2)),
-               CAST(list_transform({season}, lambda x: x / list_avg({season})) AS DOUBLE[12]),
+               CAST(list_transform(season, lambda x: x / list_avg(season)) AS DOUBLE[12]),
                CAST(income_volatility AS DOUBLE), full_name, national_id, phone, 'import'
         FROM good_borrowers
         ON CONFLICT (borrower_id) DO UPDATE SET
@@ -461,46 +453,56 @@ def _upsert_borrowers(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT count(*) FROM good_borrowers").fetchall()[0][0]
 
 
-def _contracts(con: duckdb.DuckDBPyConnection, as_of: date) -> pa.Table:
-    """Contract schedules of the good loans, from their terms, with one row per installment."""
+def _insert_contracts(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace the contract schedules of the good loans by ones built from their terms,
+    :data:`CONTRACT_CHUNK` loans at a time (the numpy side stays small; DuckDB still holds
+    the whole transaction, about 0.6 GB per 100k loans)."""
     months_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in FREQUENCY_MONTHS.items())
-    loans = con.execute(
-        f"""SELECT loan_id, CAST(CAST(principal AS DECIMAL(18,2)) * 100 AS BIGINT) AS principal,
-            CAST(CAST(annual_rate_percent AS DECIMAL(7,4)) * 10000 AS BIGINT) AS rate_e4,
-            CASE lower(coalesce(frequency, 'monthly')) {months_case} END AS months,
-            CAST(term_months AS BIGINT) AS term, CAST(origination_date AS DATE) AS start
-            FROM good_loans ORDER BY row_number"""
-    ).fetchnumpy()
-    start = loans["start"].astype("datetime64[D]")
-    anchor = (start - start.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
-    rows = schedule_rows(
-        loans["principal"], loans["rate_e4"], loans["months"], loans["term"] // loans["months"],
-        start, anchor,
-    )  # fmt: skip
-    return pa.table(
-        {
-            "loan_id": pa.array(loans["loan_id"].astype(object)).take(pa.array(rows["loan"])),
-            "number": rows["number"],
-            "due_date": rows["due_date"],
-            "payment": rows["payment"],
-            "principal": rows["principal"],
-            "interest": rows["interest"],
-            "balance": rows["balance"],
-        }
-    )
-
-
-def _upsert_loans(con: duckdb.DuckDBPyConnection, contract: pa.Table, as_of: date) -> int:
-    con.register("contract_frame", contract)
     con.execute(
         "DELETE FROM contract_installments WHERE loan_id IN (SELECT loan_id FROM good_loans)"
     )
     con.execute(
-        """INSERT INTO contract_installments SELECT loan_id, number, due_date,
-        money_of_cents(payment), money_of_cents(principal), money_of_cents(interest),
-        money_of_cents(balance) FROM contract_frame"""
+        "CREATE OR REPLACE TEMP TABLE contract_terms AS SELECT loan_id, "
+        "row_number() OVER (ORDER BY row_number) - 1 AS k, "
+        "CAST(CAST(principal AS DECIMAL(18,2)) * 100 AS BIGINT) AS principal, "
+        "CAST(CAST(annual_rate_percent AS DECIMAL(7,4)) * 10000 AS BIGINT) AS rate_e4, "
+        f"CASE lower(coalesce(frequency, 'monthly')) {months_case} END AS months, "
+        "CAST(term_months AS BIGINT) AS term, CAST(origination_date AS DATE) AS start "
+        "FROM good_loans"
     )
-    con.unregister("contract_frame")
+    total = con.execute("SELECT count(*) FROM contract_terms").fetchall()[0][0]
+    for first in range(0, total, CONTRACT_CHUNK):
+        terms = con.execute(
+            "SELECT * FROM contract_terms WHERE k >= ? AND k < ? ORDER BY k",
+            [first, first + CONTRACT_CHUNK],
+        ).fetchnumpy()
+        start = terms["start"].astype("datetime64[D]")
+        anchor = (start - start.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64)
+        rows = schedule_rows(
+            terms["principal"], terms["rate_e4"], terms["months"],
+            terms["term"] // terms["months"], start, anchor + 1,
+        )  # fmt: skip
+        ids = pa.array(terms["loan_id"].astype(object), pa.string())
+        frame = pa.table(
+            {
+                "loan_id": ids.take(pa.array(rows["loan"])),
+                **{c: rows[c] for c in ("number", "due_date", "payment", "principal")},
+                **{c: rows[c] for c in ("interest", "balance")},
+            }
+        )
+        con.register("contract_frame", frame)
+        try:
+            con.execute(
+                """INSERT INTO contract_installments SELECT loan_id, number, due_date,
+                money_of_cents(payment), money_of_cents(principal), money_of_cents(interest),
+                money_of_cents(balance) FROM contract_frame"""
+            )
+        finally:
+            con.unregister("contract_frame")
+
+
+def _upsert_loans(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
+    _insert_contracts(con)
     con.execute(
         """INSERT INTO loans
         WITH g AS (

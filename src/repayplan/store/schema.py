@@ -282,11 +282,23 @@ def _seed_default_policy() -> str:
     )
 
 
+def _nightly_statements() -> tuple[str, ...]:
+    # Imported here: nightly_schema reads RUN_STATUSES from this module.
+    from repayplan.store.nightly_schema import NIGHTLY_STATEMENTS
+
+    return NIGHTLY_STATEMENTS
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "portfolio schema: enums, tables, bucket macro, analyst views, default policy",
         tuple(_V1_TYPES + _V1_TABLES + _V1_MACROS + _V1_VIEWS + [_seed_default_policy()]),
+    ),
+    Migration(
+        2,
+        "nightly re-planning: triggers, failures, selection gap, interrupted runs, tracking views",
+        _nightly_statements(),
     ),
 )
 

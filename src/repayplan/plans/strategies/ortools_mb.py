@@ -1,4 +1,4 @@
-"""OR-Tools strategies through ``model_builder``: GLOP, PDLP, SCIP and the ``fast`` path.
+"""OR-Tools strategies through ``model_builder``: PDLP and SCIP.
 
 The model is handed over in one call from the sparse arrays
 (``ModelBuilderHelper.fill_model_from_sparse_data``), with no per-row Python objects; that

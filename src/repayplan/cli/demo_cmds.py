@@ -1,0 +1,38 @@
+"""CLI of the demo: ``repayplan demo`` (what ``make demo`` runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.portfolio_cmds import print_summary
+from repayplan.demo import demo
+from repayplan.store.connection import DEFAULT_DB
+
+
+@app.command("demo")
+def demo_cmd(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="Demo database (replaced)."),
+    loans: int = typer.Option(10_000, "--loans", help="Number of loans to simulate."),
+    seed: int = typer.Option(7, "--seed", help="Random seed."),
+    runner: str = typer.Option("processes", "--runner", help="threads | processes | dask."),
+    workers: int = typer.Option(2, "--workers", help="Parallel workers."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Build the demo portfolio, fit the risk model, re-plan it once, show where to look."""
+    result = demo(db, loans=loans, seed=seed, runner=runner, workers=workers)
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    console.print(f"Demo portfolio: {result.loans:,} loans as of {result.as_of} in {result.db}")
+    console.print(f"Risk model: {result.risk_model}")
+    print_summary(result.run)
+    console.print(
+        f"\nExplore it: [bold]duckdb {result.db}[/bold]  (or in Python: "
+        f"duckdb.connect('{result.db}', read_only=True).sql(...).df())\n"
+    )
+    for query in result.queries:
+        console.print(query, highlight=False, markup=False)
+        console.print()

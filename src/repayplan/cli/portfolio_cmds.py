@@ -1,0 +1,101 @@
+"""CLI of nightly re-planning: ``replan`` (run the flow now) and ``serve`` (a schedule)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from repayplan.cli.app import app, console, emit_json
+from repayplan.errors import InputError
+from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, replan
+from repayplan.store.connection import DEFAULT_DB
+
+
+def _date(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise InputError(f"not a date (YYYY-MM-DD): {text}", field="as_of") from None
+
+
+def print_summary(summary: RunSummary) -> None:
+    """A run summary as readable tables."""
+    table = Table(title=f"Run {summary.run_id} as of {summary.as_of} — {summary.status}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in summary.counts.items():
+        if not isinstance(value, dict):
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    sel = summary.selection
+    table.add_row("selection", str(sel.get("method")))
+    table.add_row("objective (value)", f"{sel.get('objective') or 0:,.2f}")
+    table.add_row("LP bound", f"{sel.get('bound') or 0:,.2f}")
+    table.add_row("gap", f"{sel.get('gap') or 0:.2e}")
+    for stage, seconds in summary.timings.items():
+        table.add_row(f"seconds: {stage}", f"{seconds:.2f}")
+    console.print(table)
+    for reason in sel.get("reasons") or []:
+        console.print(f"limit relaxed: {reason}")
+    if summary.message:
+        console.print(summary.message)
+    console.print(
+        f"Results in {summary.db}: tables runs, plans, plan_installments, "
+        "replan_triggers, plan_failures; views latest_plan, plan_adherence, "
+        "early_warning."
+    )
+
+
+@app.command("replan")
+def replan_cmd(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="DuckDB portfolio file."),
+    as_of: str = typer.Option(None, "--as-of", help="Run date (YYYY-MM-DD); default today."),
+    runner: str = typer.Option("threads", "--runner", help="threads | processes | dask."),
+    workers: int = typer.Option(2, "--workers", help="Parallel workers (threads/processes)."),
+    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, "--chunk-size", help="Loans per task."),
+    scope: str = typer.Option("triggered", "--scope", help="triggered | all (every open loan)."),
+    inbox: Path = typer.Option(None, "--inbox", help="Folder of arrivals to import first."),
+    dask_address: str = typer.Option(
+        None, "--dask-address", help="Remote Dask scheduler (tcp://host:8786) for --runner dask."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Re-plan the portfolio now: triggers, candidates in chunks, selection under the
+    portfolio limits, compliance, one transaction (re-running a date replaces its results)."""
+    if not Path(db).exists():
+        raise InputError("no such database file", field="db", record=str(db))
+    summary = replan(
+        db,
+        _date(as_of),
+        runner=runner,
+        workers=workers,
+        chunk_size=chunk_size,
+        inbox=inbox,
+        scope=scope,
+        dask_address=dask_address,
+    )
+    if json_out:
+        emit_json(summary.to_dict())
+    else:
+        print_summary(summary)
+
+
+@app.command("serve")
+def serve_cmd(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="DuckDB portfolio file."),
+    cron: str = typer.Option("0 2 * * *", "--cron", help="Schedule (cron, server time zone)."),
+    runner: str = typer.Option("processes", "--runner", help="threads | processes | dask."),
+    workers: int = typer.Option(2, "--workers", help="Parallel workers."),
+    scope: str = typer.Option("triggered", "--scope", help="triggered | all."),
+) -> None:
+    """Register the nightly schedule on the Prefect server at PREFECT_API_URL and run it."""
+    from repayplan.prefect_env import configure
+
+    configure()
+    from repayplan.flows.nightly import serve
+
+    serve(str(Path(db).resolve()), cron=cron, runner=runner, workers=workers, scope=scope)

@@ -1,0 +1,246 @@
+"""The nightly re-planning flow: Prefect tasks over the steps of ``portfolio.replan``.
+
+load arrivals → prepare (run row, delinquency, risk scores, triggers, read loans) →
+candidates, one task per chunk of loans (retried on transient failure) → selection under
+the portfolio limits → compliance → one transaction by the single writer (this process).
+
+Workers only compute: they receive a chunk of loan rows and return Arrow tables; DuckDB is
+closed while they run and only this process opens it again, to write.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from repayplan.prefect_env import configure
+
+configure()
+
+from prefect import flow, task  # noqa: E402  (configure() must run before prefect is imported)
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
+
+from repayplan.portfolio import replan as steps  # noqa: E402
+from repayplan.portfolio.candidates import ChunkResult, generate_candidates  # noqa: E402
+from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
+from repayplan.portfolio.nightly_policy import NightlyPolicy  # noqa: E402
+from repayplan.store.connection import connect  # noqa: E402
+from repayplan.store.results import fail_run  # noqa: E402
+
+#: Cron of the nightly deployment (``repayplan serve``): 02:00 every day.
+NIGHTLY_CRON = "0 2 * * *"
+
+# Inputs are DataFrames and Arrow tables: hashing them for a cache key would cost more than
+# the work, and a re-run must recompute anyway.
+_TASK = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+@task(name="load-arrivals", retries=2, retry_delay_seconds=2, **_TASK)
+def load_arrivals_task(db: str, as_of: date, inbox: str | None) -> dict[str, Any]:
+    return steps.load_arrivals(db, as_of, inbox)
+
+
+@task(name="prepare", retries=2, retry_delay_seconds=2, **_TASK)
+def prepare_task(
+    db: str, as_of: date, run_id: str, policy: NightlyPolicy | None, scope: str, params: dict
+) -> steps.Prepared:
+    return steps.prepare_run(
+        db, as_of, run_id=run_id, policy=policy, scope=scope, parameters=params
+    )
+
+
+@task(name="candidates", retries=2, retry_delay_seconds=1, **_TASK)
+def candidates_task(chunk: Any, as_of: date, policy: NightlyPolicy, run_id: str, curve: Any):
+    return generate_candidates(chunk, as_of, policy, run_id, curve=curve)
+
+
+@task(name="select", **_TASK)
+def select_task(result: ChunkResult, prepared: steps.Prepared, limits: PortfolioLimits | None):
+    return steps.choose_plans(result, prepared, limits)
+
+
+@task(name="compliance", **_TASK)
+def compliance_task(result: ChunkResult, selection: Any, policy: NightlyPolicy):
+    return steps.apply_compliance(result, selection, policy)
+
+
+@task(name="write", retries=2, retry_delay_seconds=2, **_TASK)
+def write_task(db: str, prepared, result, selection, chosen, failures):
+    return steps.finish_run(db, prepared, result, selection, chosen, failures)
+
+
+@flow(name="nightly-replan", validate_parameters=False, log_prints=False)
+def nightly_replan(
+    db: str,
+    as_of: date | None = None,
+    runner: str = "threads",
+    workers: int = 2,
+    chunk_size: int = steps.DEFAULT_CHUNK_SIZE,
+    policy: NightlyPolicy | None = None,
+    limits: PortfolioLimits | None = None,
+    inbox: str | None = None,
+    scope: str = "triggered",
+) -> steps.RunSummary:
+    """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see the module
+    docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded)."""
+    as_of = as_of or date.today()
+    run_id = steps.new_run_id(as_of)
+    timings: dict[str, float] = {}
+    params = {
+        "runner": runner,
+        "workers": workers,
+        "chunk_size": chunk_size,
+        "scope": scope,
+        "inbox": inbox,
+        "limits_override": limits is not None,
+    }
+    prepared = None
+    try:
+        tic = time.perf_counter()
+        arrivals = load_arrivals_task(db, as_of, inbox)
+        timings["arrivals"] = time.perf_counter() - tic
+        prepared = prepare_task(db, as_of, run_id, policy, scope, params)
+        prepared.run.counts["arrivals"] = arrivals
+        tic = time.perf_counter()
+        chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
+        futures = [
+            candidates_task.submit(c, as_of, prepared.policy, run_id, prepared.curve)
+            for c in chunks
+        ]
+        result = ChunkResult.concat([f.result() for f in futures])
+        timings["candidates"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        selection = select_task(result, prepared, limits)
+        timings["selection"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        chosen, failures = compliance_task(result, selection, prepared.policy)
+        timings["compliance"] = time.perf_counter() - tic
+        prepared.run.timings.update(timings)
+        prepared.run.counts["chunks"] = len(chunks)
+        run = write_task(db, prepared, result, selection, chosen, failures)
+    except BaseException as exc:
+        if prepared is not None or _run_exists(db, run_id):
+            con = connect(db)
+            try:
+                fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
+            finally:
+                con.close()
+        raise
+    return steps.RunSummary(
+        run_id=run.run_id,
+        as_of=as_of,
+        db=db,
+        status=run.status,
+        runner=runner,
+        policy_id=run.policy_id,
+        counts={
+            "loans_considered": run.loans_considered,
+            "loans_replanned": run.loans_replanned,
+            "plans_written": run.plans_written,
+            **{k: v for k, v in run.counts.items() if k not in ("risk", "arrivals")},
+        },
+        timings=dict(run.timings),
+        selection={
+            "method": run.selection_method,
+            "objective": run.selection_objective,
+            "bound": run.selection_bound,
+            "gap": run.selection_gap,
+            "feasible": selection.feasible,
+            "reasons": list(selection.reasons),
+        },
+        message=run.message,
+    )
+
+
+def _run_exists(db: str, run_id: str) -> bool:
+    try:
+        con = connect(db)
+    except Exception:
+        return False
+    try:
+        return bool(
+            con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        )
+    finally:
+        con.close()
+
+
+def task_runner(runner: str, workers: int, dask_address: str | None = None) -> Any:
+    """The Prefect task runner for ``runner``: a thread pool, a process pool, or a Dask
+    cluster (a LocalCluster of ``workers`` single-threaded processes, or ``dask_address``)."""
+    if runner == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if runner == "processes":
+        return ProcessPoolTaskRunner(max_workers=workers)
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
+
+
+def run_nightly(
+    *,
+    db: str,
+    as_of: date,
+    runner: str,
+    workers: int,
+    chunk_size: int,
+    policy: NightlyPolicy | None,
+    limits: PortfolioLimits | None,
+    inbox: str | None,
+    scope: str,
+    dask_address: str | None,
+) -> steps.RunSummary:
+    """Run :func:`nightly_replan` once with the task runner ``runner`` asks for."""
+    configured = nightly_replan.with_options(task_runner=task_runner(runner, workers, dask_address))
+    return configured(
+        db=db,
+        as_of=as_of,
+        runner=runner,
+        workers=workers,
+        chunk_size=chunk_size,
+        policy=policy,
+        limits=limits,
+        inbox=inbox,
+        scope=scope,
+    )
+
+
+def serve(
+    db: str,
+    cron: str = NIGHTLY_CRON,
+    runner: str = "processes",
+    workers: int = 2,
+    scope: str = "triggered",
+    name: str = "nightly",
+) -> None:
+    """Register the nightly deployment on the Prefect server at ``PREFECT_API_URL`` with the
+    ``cron`` schedule and run its worker loop here until interrupted (``flow.serve``).
+    Each scheduled run re-plans ``db`` as of its run date with the task runner ``runner``.
+    """
+    import os
+
+    from repayplan.errors import InputError
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InputError(
+            "schedules need a Prefect server: run `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api",
+            field="PREFECT_API_URL",
+        )
+    configured = nightly_replan.with_options(task_runner=task_runner(runner, workers))
+    configured.serve(
+        name=name,
+        cron=cron,
+        parameters={"db": db, "runner": runner, "workers": workers, "scope": scope},
+    )

@@ -1,0 +1,186 @@
+"""The real nightly flow on a small demo portfolio: runners, re-runs, failures, tracking."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from repayplan.portfolio.replan import replan
+from repayplan.store import connect
+
+from .conftest import AS_OF
+
+pytestmark = pytest.mark.flows
+
+
+def _read(db: Path, sql: str, params=None):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _check_run(db: Path, summary) -> None:
+    runs = _read(
+        db,
+        "SELECT run_id, status::VARCHAR, selection_gap FROM runs "
+        "WHERE as_of = ? AND status <> 'interrupted'",
+        [summary.as_of],
+    )
+    assert [r[0] for r in runs] == [summary.run_id]
+    assert runs[0][1] in ("succeeded", "partial") and runs[0][2] is not None
+    # Exactly one chosen plan per planned loan, all from this run; schedules of chosen plans.
+    per_loan = _read(
+        db,
+        "SELECT loan_id, count(*) FILTER (WHERE chosen), count(DISTINCT run_id) "
+        "FROM plans GROUP BY loan_id",
+    )
+    assert per_loan and all(chosen == 1 and runs_ == 1 for _, chosen, runs_ in per_loan)
+    assert len(per_loan) == summary.counts["loans_replanned"]
+    missing = _read(
+        db,
+        "SELECT count(*) FROM plans p WHERE chosen AND NOT EXISTS "
+        "(SELECT 1 FROM plan_installments i WHERE i.plan_id = p.plan_id)",
+    )
+    assert missing == [(0,)]
+    # Every chosen schedule reconciles to the cent.
+    bad = _read(db, "SELECT count(*) FROM plan_installments WHERE payment <> principal + interest")
+    assert bad == [(0,)]
+
+
+def test_threads_run_then_rerun_replaces(demo_db):
+    first = replan(demo_db, AS_OF, runner="threads", workers=2)
+    assert first.status in ("succeeded", "partial")
+    assert first.counts["loans_replanned"] > 10
+    assert 0 <= first.selection["gap"] < 1e-3
+    _check_run(demo_db, first)
+    plans_before = _read(demo_db, "SELECT count(*) FROM plans")[0][0]
+
+    second = replan(demo_db, AS_OF, runner="threads", workers=2)
+    assert second.run_id != first.run_id
+    _check_run(demo_db, second)
+    assert _read(demo_db, "SELECT count(*) FROM plans")[0][0] == plans_before
+    assert _read(demo_db, "SELECT count(*) FROM plans WHERE run_id = ?", [first.run_id]) == [(0,)]
+    triggers = _read(demo_db, "SELECT count(DISTINCT run_id), count(*) FROM replan_triggers")
+    assert triggers[0][0] == 1 and triggers[0][1] >= second.counts["eligible"]
+    # The analysts' views answer.
+    assert _read(demo_db, "SELECT count(*) FROM run_summary")[0][0] == 1
+    adherence = _read(demo_db, "SELECT count(*), sum(installments_due) FROM plan_adherence")
+    assert adherence[0][0] == second.counts["loans_replanned"] and adherence[0][1] == 0
+
+
+def test_missed_installment_warns_and_is_replanned_next_night(demo_db):
+    first = replan(demo_db, AS_OF, runner="threads", workers=2)
+    restructured = _read(demo_db, "SELECT count(*) FROM latest_plan WHERE alternative <> 'keep'")
+    assert restructured[0][0] > 0
+    later = date(2025, 8, 31)  # no payment arrives: every plan misses its first installments
+    second = replan(demo_db, later, runner="threads", workers=2)
+    warned = _read(
+        demo_db,
+        "SELECT count(*) FROM replan_triggers WHERE run_id = ? AND "
+        "list_contains(reasons, 'off_track')",
+        [second.run_id],
+    )
+    assert warned[0][0] > 0
+    assert second.counts["reasons"]["off_track"] == warned[0][0]
+    # The first night's results are kept beside the second's (different as_of).
+    dates = _read(demo_db, "SELECT DISTINCT as_of FROM runs ORDER BY 1")
+    assert [d for (d,) in dates] == [AS_OF, later]
+    assert _read(demo_db, "SELECT count(*) FROM plans WHERE run_id = ?", [first.run_id])[0][0] > 0
+
+
+def test_failing_loan_is_recorded_and_run_completes(demo_db):
+    con = connect(demo_db)
+    loan_id = con.execute(
+        "SELECT loan_id FROM loans WHERE status = 'delinquent' AND remaining_term > 0 "
+        "ORDER BY loan_id LIMIT 1"
+    ).fetchall()[0][0]
+    con.execute(
+        "UPDATE borrowers SET monthly_income = 0 WHERE borrower_id = "
+        "(SELECT borrower_id FROM loans WHERE loan_id = ?)",
+        [loan_id],
+    )
+    con.close()
+    summary = replan(demo_db, AS_OF, runner="threads", workers=2)
+    assert summary.status == "partial"
+    rows = _read(demo_db, "SELECT stage, reason FROM plan_failures WHERE loan_id = ?", [loan_id])
+    assert rows and rows[0][0] == "input" and "monthly_income" in rows[0][1]
+    assert summary.counts["loans_replanned"] > 10
+    _check_run(demo_db, summary)
+
+
+@pytest.mark.parametrize("runner", ["processes", "dask"])
+def test_other_runners_give_the_same_run(demo_db, runner):
+    summary = replan(demo_db, AS_OF, runner=runner, workers=2)
+    _check_run(demo_db, summary)
+    assert summary.runner == runner
+    assert summary.counts["chunks"] >= 2
+    reference = replan(demo_db, AS_OF, runner="threads", workers=2)
+    assert reference.counts["candidates"] == summary.counts["candidates"]
+    assert reference.selection["objective"] == pytest.approx(
+        summary.selection["objective"], rel=1e-4
+    )
+
+
+def _holds_file(pid: int, path: Path) -> bool:
+    try:
+        return any(
+            os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd")
+        )
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+
+
+def test_killed_run_leaves_nothing_and_rerun_completes(demo_db, prefect_server):
+    cli = Path(sys.executable).parent / "repayplan"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    proc = subprocess.Popen(
+        [
+            str(cli),
+            "replan",
+            "--db",
+            str(demo_db),
+            "--as-of",
+            AS_OF.isoformat(),
+            "--scope",
+            "all",
+            "--chunk-size",
+            "50",
+            "--json",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # Kill it in the parallel stage: it opened the database (run row, triggers) and closed
+    # it again before the candidates tasks.
+    deadline = time.monotonic() + 120
+    opened = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        holds = _holds_file(proc.pid, demo_db.resolve())
+        if holds:
+            opened = True
+        elif opened:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _read(demo_db, "SELECT status::VARCHAR FROM runs") == [("running",)]
+    assert _read(demo_db, "SELECT count(*) FROM plans") == [(0,)]
+
+    summary = replan(demo_db, AS_OF, runner="threads", workers=2)
+    statuses = _read(demo_db, "SELECT status::VARCHAR, count(*) FROM runs GROUP BY ALL ORDER BY 1")
+    assert dict(statuses) == {"interrupted": 1, summary.status: 1}
+    assert summary.counts["interrupted_runs_marked"] == 1
+    _check_run(demo_db, summary)
