@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from repayplan.portfolio.replan import replan
+from repayplan.portfolio.spill import scratch_root
 from repayplan.store import connect
 
 from .conftest import AS_OF
@@ -55,6 +56,22 @@ def _check_run(db: Path, summary) -> None:
     # Every chosen schedule reconciles to the cent.
     bad = _read(db, "SELECT count(*) FROM plan_installments WHERE payment <> principal + interest")
     assert bad == [(0,)]
+    # Only the chosen plans keep their schedules; the spilled candidates are gone.
+    unchosen = _read(
+        db,
+        "SELECT count(*) FROM plan_installments i JOIN plans p USING (plan_id) WHERE NOT chosen",
+    )
+    assert unchosen == [(0,)]
+    assert not scratch_root(db).exists()
+    # A loan sent to manual review is an answer: it alone never makes a run partial.
+    failed = _read(
+        db,
+        "SELECT count(DISTINCT loan_id) FROM plan_failures WHERE run_id = ? "
+        "AND stage <> 'manual_review'",
+        [summary.run_id],
+    )[0][0]
+    assert (runs[0][1] == "partial") == (failed > 0)
+    assert summary.counts["failures"] == failed
 
 
 def test_threads_run_then_rerun_replaces(demo_db):

@@ -84,11 +84,6 @@ def test_bad_loan_is_recorded_and_the_chunk_goes_on(demo_db):
     assert len(set(result.candidates["loan_id"].to_pylist())) >= 2
 
 
-def test_concat_keeps_schema_when_empty():
-    empty = ChunkResult.concat([])
-    assert empty.candidates.num_rows == 0 and "value" in empty.candidates.column_names
-
-
 @settings(max_examples=12, deadline=None)
 @given(
     balance=st.integers(50_000, 5_000_000),

@@ -5,7 +5,10 @@ candidates, one task per chunk of loans (retried on transient failure) → selec
 the portfolio limits → compliance → one transaction by the single writer (this process).
 
 Workers only compute: they receive a chunk of loan rows and return Arrow tables; DuckDB is
-closed while they run and only this process opens it again, to write.
+closed while they run and only this process opens it again, to write. As chunks come back
+their plans and schedules are spilled to Parquet in a scratch folder next to the database
+(``portfolio.spill``), so this process holds only the candidates' figures and the writer
+loads plans and chosen schedules straight from the files.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from repayplan.portfolio import replan as steps  # noqa: E402
-from repayplan.portfolio.candidates import ChunkResult, generate_candidates  # noqa: E402
+from repayplan.portfolio.candidates import generate_candidates  # noqa: E402
 from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
 from repayplan.portfolio.nightly_policy import NightlyPolicy  # noqa: E402
+from repayplan.portfolio.spill import CandidateSpill, clear_stale_scratch, run_scratch  # noqa: E402
 from repayplan.store.connection import connect  # noqa: E402
 from repayplan.store.results import fail_run  # noqa: E402
 
@@ -57,12 +61,12 @@ def candidates_task(chunk: Any, as_of: date, policy: NightlyPolicy, run_id: str,
 
 
 @task(name="select", **_TASK)
-def select_task(result: ChunkResult, prepared: steps.Prepared, limits: PortfolioLimits | None):
+def select_task(result: CandidateSpill, prepared: steps.Prepared, limits: PortfolioLimits | None):
     return steps.choose_plans(result, prepared, limits)
 
 
 @task(name="compliance", **_TASK)
-def compliance_task(result: ChunkResult, selection: Any, policy: NightlyPolicy):
+def compliance_task(result: CandidateSpill, selection: Any, policy: NightlyPolicy):
     return steps.apply_compliance(result, selection, policy)
 
 
@@ -103,23 +107,31 @@ def nightly_replan(
         timings["arrivals"] = time.perf_counter() - tic
         prepared = prepare_task(db, as_of, run_id, policy, scope, params)
         prepared.run.counts["arrivals"] = arrivals
-        tic = time.perf_counter()
-        chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
-        futures = [
-            candidates_task.submit(c, as_of, prepared.policy, run_id, prepared.curve)
-            for c in chunks
-        ]
-        result = ChunkResult.concat([f.result() for f in futures])
-        timings["candidates"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        selection = select_task(result, prepared, limits)
-        timings["selection"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        chosen, failures = compliance_task(result, selection, prepared.policy)
-        timings["compliance"] = time.perf_counter() - tic
-        prepared.run.timings.update(timings)
-        prepared.run.counts["chunks"] = len(chunks)
-        run = write_task(db, prepared, result, selection, chosen, failures)
+        clear_stale_scratch(db, keep=run_id)  # killed runs' folders; we are the writer now
+        with run_scratch(db, run_id) as scratch:
+            tic = time.perf_counter()
+            chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
+            prepared.loans = prepared.loans.iloc[:0]  # the chunks hold the rows now
+            futures = [
+                candidates_task.submit(c, as_of, prepared.policy, run_id, prepared.curve)
+                for c in chunks
+            ]
+            del chunks
+            result = CandidateSpill(scratch)
+            for i in range(len(futures)):
+                # In order, dropping each chunk once spilled: memory stays one chunk deep.
+                result.add(futures[i].result())
+                futures[i] = None
+            timings["candidates"] = time.perf_counter() - tic
+            tic = time.perf_counter()
+            selection = select_task(result, prepared, limits)
+            timings["selection"] = time.perf_counter() - tic
+            tic = time.perf_counter()
+            chosen, failures = compliance_task(result, selection, prepared.policy)
+            timings["compliance"] = time.perf_counter() - tic
+            prepared.run.timings.update(timings)
+            prepared.run.counts["chunks"] = len(futures)
+            run = write_task(db, prepared, result, selection, chosen, failures)
     except BaseException as exc:
         if prepared is not None or _run_exists(db, run_id):
             con = connect(db)

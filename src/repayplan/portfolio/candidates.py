@@ -21,9 +21,9 @@ loans). For each loan the worker builds the contract as it stands (the ``keep`` 
 - ``plans`` — one row per candidate with its exact figures (money in integer cents) and the
   ``plan_id`` that links the other tables;
 - ``installments`` — the cent-exact schedule of every candidate (cents);
-- ``failures`` — ``loan_id``, ``stage`` (``input`` or ``quote``), ``reason`` for each loan
-  that could not be planned (the loan then has no candidates) or got no alternative
-  (manual review: it keeps only ``keep``).
+- ``failures`` — ``loan_id``, ``stage``, ``reason`` for each loan that could not be planned
+  (stage ``input`` or ``quote``: the loan then has no candidates) or got no feasible
+  alternative (stage ``manual_review``: it keeps only ``keep``).
 
 One bad loan never stops the chunk.
 """
@@ -105,6 +105,9 @@ INSTALLMENT_SCHEMA = pa.schema(
         ("balance", pa.int64()),
     ]
 )
+#: ``plan_failures.stage`` of a loan with no feasible alternative: it keeps its contract and
+#: goes to a person (not a failure of the run).
+MANUAL_REVIEW = "manual_review"
 FAILURE_SCHEMA = pa.schema(
     [("loan_id", pa.string()), ("stage", pa.string()), ("reason", pa.string())]
 )
@@ -120,22 +123,6 @@ class ChunkResult:
     failures: pa.Table
     loans: int
     seconds: float = 0.0
-
-    @classmethod
-    def concat(cls, parts: list[ChunkResult]) -> ChunkResult:
-        """All chunks as one result (tables concatenated in chunk order)."""
-        return cls(
-            candidates=_concat([p.candidates for p in parts], CANDIDATE_SCHEMA),
-            plans=_concat([p.plans for p in parts], PLAN_SCHEMA),
-            installments=_concat([p.installments for p in parts], INSTALLMENT_SCHEMA),
-            failures=_concat([p.failures for p in parts], FAILURE_SCHEMA),
-            loans=sum(p.loans for p in parts),
-            seconds=sum(p.seconds for p in parts),
-        )
-
-
-def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
-    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _cents(money_text: str) -> int:
@@ -280,8 +267,8 @@ def generate_candidates(
 
     ``plan_id`` = ``{run_id}:{loan_id}:{candidate}``. A loan whose record is not a valid case
     (stage ``input``) or whose planning raises (stage ``quote``) gets a failure row and no
-    candidates; a loan with no feasible alternative gets a failure row (manual review) and
-    only its ``keep`` candidate.
+    candidates; a loan with no feasible alternative gets a ``manual_review`` row and only
+    its ``keep`` candidate.
     """
     import time
 
@@ -314,5 +301,5 @@ def generate_candidates(
         for alt in offer.alternatives:
             tables.add(f"{run_id}:{loan_id}:{alt.name}", case, alt, offer.status, policy, windows)
         if not offer.alternatives:
-            tables.failure(loan_id, "quote", "manual review: " + "; ".join(offer.reasons))
+            tables.failure(loan_id, MANUAL_REVIEW, "; ".join(offer.reasons))
     return tables.result(len(loans), time.perf_counter() - started)

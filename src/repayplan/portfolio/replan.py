@@ -35,11 +35,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repayplan.errors import InputError
-from repayplan.portfolio.candidates import FAILURE_SCHEMA, ChunkResult
+from repayplan.portfolio.candidates import (
+    FAILURE_SCHEMA,
+    INSTALLMENT_SCHEMA,
+    MANUAL_REVIEW,
+    PLAN_SCHEMA,
+)
 from repayplan.portfolio.compliance import check_compliance
 from repayplan.portfolio.limits import PortfolioLimits
 from repayplan.portfolio.nightly_policy import NightlyPolicy, active_policy
 from repayplan.portfolio.selection import KEEP, Selection, select_plans
+from repayplan.portfolio.spill import CandidateSpill
 from repayplan.portfolio.triggers import SCOPES, select_for_replanning, update_delinquency
 from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
 from repayplan.store.connection import connect
@@ -257,7 +263,7 @@ def portfolio_limits(
 
 
 def choose_plans(
-    result: ChunkResult,
+    result: CandidateSpill,
     prepared: Prepared,
     limits: PortfolioLimits | None = None,
     time_limit: float = 60.0,
@@ -277,17 +283,12 @@ def choose_plans(
 
 
 def apply_compliance(
-    result: ChunkResult, selection: Selection, policy: NightlyPolicy
+    result: CandidateSpill, selection: Selection, policy: NightlyPolicy
 ) -> tuple[list[str], pa.Table]:
     """Re-check the chosen plans; a failing restructure is replaced by that loan's ``keep``
     plan. Returns the final chosen plan ids and the failure rows (``FAILURE_SCHEMA``)."""
     chosen = selection.chosen["plan_id"].tolist()
-    mask = pc.is_in(result.plans["plan_id"], pa.array(chosen, pa.string()))
-    plans = result.plans.filter(mask)
-    inst = result.installments.filter(
-        pc.is_in(result.installments["plan_id"], pa.array(chosen, pa.string()))
-    )
-    failed = check_compliance(plans, inst, policy.plan)
+    failed = check_compliance(result.plans(chosen), result.installments(chosen), policy.plan)
     bad = set(failed["plan_id"].to_pylist())
     final = [
         pid if pid not in bad or pid.endswith(f":{KEEP}") else pid.rsplit(":", 1)[0] + f":{KEEP}"
@@ -300,17 +301,18 @@ def apply_compliance(
 def finish_run(
     db: str | Path,
     prepared: Prepared,
-    result: ChunkResult,
+    result: CandidateSpill,
     selection: Selection,
     chosen: list[str],
     compliance_failures: pa.Table,
 ) -> RunRecord:
-    """Write the run in one transaction (the single writer) and return its final record."""
+    """Write the run in one transaction (the single writer) and return its final record.
+
+    Status ``succeeded``, or ``partial`` when some loan could not be planned (bad input, an
+    error while planning, or a chosen plan failing compliance). A loan with no feasible
+    alternative keeps its contract and goes to manual review (stage ``manual_review`` in
+    ``plan_failures``): an answer, not a failure, so it does not make the run partial."""
     run = prepared.run
-    plans = result.plans
-    chosen_set = pa.array(chosen, pa.string())
-    plans = plans.append_column("chosen", pc.is_in(plans["plan_id"], chosen_set))
-    installments = result.installments.filter(pc.is_in(result.installments["plan_id"], chosen_set))
     failures = pa.concat_tables([result.failures, compliance_failures])
     triggers = prepared.triggers[prepared.triggers["reasons"].map(len) > 0]
     triggers_table = pa.table(
@@ -325,14 +327,17 @@ def finish_run(
         }
     )
     restructures = int(np.sum([not pid.endswith(f":{KEEP}") for pid in chosen]) if chosen else 0)
-    failed_loans = len(set(failures["loan_id"].to_pylist()))
+    review = pc.equal(failures["stage"], MANUAL_REVIEW)
+    failed_loans = len(set(failures.filter(pc.invert(review))["loan_id"].to_pylist()))
+    review_loans = len(set(failures.filter(review)["loan_id"].to_pylist()))
     run.loans_replanned = len(chosen)
     run.counts.update(
         {
             "candidates": result.candidates.num_rows,
             "loans_with_candidates": len(chosen),
             "restructures_chosen": restructures,
-            "failures": failures.num_rows,
+            "failures": failed_loans,
+            "manual_review": review_loans,
             "compliance_failures": compliance_failures.num_rows,
         }
     )
@@ -349,16 +354,27 @@ def finish_run(
         "candidate_seconds": result.seconds,
     }
     run.status = "partial" if failed_loans else "succeeded"
-    run.message = (
-        f"{failed_loans} loans could not be planned or kept their contract (see plan_failures)"
-        if failed_loans
-        else None
-    )
+    notes = []
+    if failed_loans:
+        notes.append(f"{failed_loans} loans could not be planned (see plan_failures)")
+    if review_loans:
+        notes.append(
+            f"{review_loans} loans had no feasible alternative, kept their contract and "
+            "await manual review (plan_failures, stage manual_review)"
+        )
+    run.message = "; ".join(notes) or None
     run.finished_at = datetime.now()
     con = connect(db)
     try:
         tic = time.perf_counter()
-        write_run(con, run, RunTables(plans, installments, triggers_table, failures))
+        tables = RunTables(
+            plans=result.plan_files or PLAN_SCHEMA.empty_table(),
+            installments=result.installment_files or INSTALLMENT_SCHEMA.empty_table(),
+            chosen=chosen,
+            triggers=triggers_table,
+            failures=failures,
+        )
+        write_run(con, run, tables)
         run.timings["write"] = time.perf_counter() - tic
         con.execute(
             "UPDATE runs SET timings = ?::JSON WHERE run_id = ?",

@@ -15,8 +15,10 @@ the exact ``money_of_cents`` macro.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -48,15 +50,22 @@ class RunRecord:
     selection_gap: float | None = None
 
 
+#: An Arrow table, or Parquet files of the same columns (read by DuckDB as it inserts, so
+#: the writer's memory does not grow with the run).
+Source = pa.Table | Sequence[Path]
+
+
 @dataclass
 class RunTables:
-    """What a run writes: ``plans`` (``portfolio.candidates.PLAN_SCHEMA`` plus a boolean
-    ``chosen``), ``installments`` (``INSTALLMENT_SCHEMA``), ``triggers`` (``loan_id``,
+    """What a run writes: ``plans`` (every candidate plan, ``portfolio.candidates.
+    PLAN_SCHEMA``), ``installments`` (``INSTALLMENT_SCHEMA``; only those of ``chosen`` plans
+    are kept), ``chosen`` (the plan ids chosen, one per loan), ``triggers`` (``loan_id``,
     ``reasons`` list, ``eligible``, ``ineligible_reason``) and ``failures`` (``loan_id``,
     ``stage``, ``reason``)."""
 
-    plans: pa.Table
-    installments: pa.Table
+    plans: Source
+    installments: Source
+    chosen: Sequence[str]
     triggers: pa.Table
     failures: pa.Table
 
@@ -143,13 +152,16 @@ def write_run(con: duckdb.DuckDBPyConnection, run: RunRecord, tables: RunTables)
         for table in ("plans", "replan_triggers", "plan_failures"):
             con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.run_id])
 
-        con.register("plans_in", tables.plans)
-        con.execute(
+        _attach(con, "plans_in", tables.plans)
+        _attach(con, "inst_in", tables.installments)
+        con.register("chosen_in", pa.table({"plan_id": pa.array(tables.chosen, pa.string())}))
+        plans_written = con.execute(
             """INSERT INTO plans (plan_id, run_id, loan_id, alternative, chosen, status,
                    annual_rate_percent, term_periods, frequency, objective, total_paid,
                    total_interest, npv, apr_percent, pd, expected_loss, max_pti, concession,
                    forborne_principal, metrics, explanation, solver, created_at)
-               SELECT plan_id, $run_id, loan_id, alternative, chosen, status::plan_status,
+               SELECT plan_id, $run_id, loan_id, alternative,
+                   plan_id IN (SELECT plan_id FROM chosen_in), status::plan_status,
                    CAST(CAST(annual_rate AS DECIMAL(18,10)) * 100 AS DECIMAL(7,4)),
                    term_periods, frequency::frequency, objective,
                    money_of_cents(total_paid), money_of_cents(total_interest),
@@ -158,17 +170,16 @@ def write_run(con: duckdb.DuckDBPyConnection, run: RunRecord, tables: RunTables)
                    metrics::JSON, explanation, solver, $now
                FROM plans_in""",
             {"run_id": run.run_id, "now": run.finished_at or datetime.now()},
-        )
-        con.unregister("plans_in")
-        con.register("inst_in", tables.installments)
+        ).fetchone()[0]
         con.execute(
             """INSERT INTO plan_installments
                SELECT plan_id, number, due_date, money_of_cents(payment),
                       money_of_cents(principal), money_of_cents(interest),
                       money_of_cents(balance)
-               FROM inst_in"""
+               FROM inst_in WHERE plan_id IN (SELECT plan_id FROM chosen_in)"""
         )
-        con.unregister("inst_in")
+        for name in ("plans_in", "inst_in", "chosen_in"):
+            con.unregister(name)
         con.register("triggers_in", tables.triggers)
         con.execute(
             "INSERT INTO replan_triggers SELECT $run_id, loan_id, reasons, eligible, "
@@ -182,14 +193,25 @@ def write_run(con: duckdb.DuckDBPyConnection, run: RunRecord, tables: RunTables)
             {"run_id": run.run_id},
         )
         con.unregister("failures_in")
-        run.plans_written = tables.plans.num_rows
+        run.plans_written = int(plans_written)
         sets = ", ".join(f"{c} = ?" for c in _RUN_COLUMNS[1:])
         con.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*_run_values(run)[1:], run.run_id])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return tables.plans.num_rows
+    return run.plans_written
+
+
+def _attach(con: duckdb.DuckDBPyConnection, name: str, source: Source) -> None:
+    """Make ``source`` queryable as ``name``: an Arrow table is registered, Parquet files
+    become a temporary view over ``read_parquet``."""
+    if isinstance(source, pa.Table):
+        con.register(name, source)
+    elif source:
+        con.register(name, con.read_parquet([str(f) for f in source]))
+    else:
+        raise ValueError(f"{name}: no Parquet files (pass an empty Arrow table instead)")
 
 
 def fail_run(con: duckdb.DuckDBPyConnection, run_id: str, message: str) -> None:
