@@ -78,7 +78,7 @@ def write_task(db: str, prepared, result, selection, chosen, failures):
 @flow(name="nightly-replan", validate_parameters=False, log_prints=False)
 def nightly_replan(
     db: str,
-    as_of: date | None = None,
+    as_of: date | str | None = None,
     runner: str = "threads",
     workers: int = 2,
     chunk_size: int = steps.DEFAULT_CHUNK_SIZE,
@@ -88,8 +88,10 @@ def nightly_replan(
     scope: str = "triggered",
 ) -> steps.RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see the module
-    docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded)."""
-    as_of = as_of or date.today()
+    docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded).
+    ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it."""
+    # A deployment's parameters arrive as JSON text (UI, `prefect deployment run`).
+    as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or date.today())
     run_id = steps.new_run_id(as_of)
     timings: dict[str, float] = {}
     params = {
