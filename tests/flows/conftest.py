@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +14,7 @@ configure()
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 from repayplan.store import init_demo  # noqa: E402
+from tests.demo_copy import copy_demo  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
 
@@ -37,9 +37,4 @@ def demo_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def demo_db(demo_master: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "portfolio.duckdb"
-    shutil.copy(demo_master, target)
-    key = Path(str(demo_master) + ".pii-key")
-    if key.exists():
-        shutil.copy(key, Path(str(target) + ".pii-key"))
-    return target
+    return copy_demo(demo_master, tmp_path)

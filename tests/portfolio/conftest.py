@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from repayplan.store import init_demo
+from tests.demo_copy import copy_demo
 
 AS_OF = date(2025, 6, 30)
 
@@ -22,9 +22,4 @@ def demo_db_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def demo_db(demo_db_master: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "portfolio.duckdb"
-    shutil.copy(demo_db_master, target)
-    key = Path(str(demo_db_master) + ".pii-key")
-    if key.exists():
-        shutil.copy(key, Path(str(target) + ".pii-key"))
-    return target
+    return copy_demo(demo_db_master, tmp_path)

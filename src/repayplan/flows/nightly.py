@@ -203,31 +203,12 @@ def task_runner(runner: str, workers: int, dask_address: str | None = None) -> A
 
 
 def run_nightly(
-    *,
-    db: str,
-    as_of: date,
-    runner: str,
-    workers: int,
-    chunk_size: int,
-    policy: NightlyPolicy | None,
-    limits: PortfolioLimits | None,
-    inbox: str | None,
-    scope: str,
-    dask_address: str | None,
+    *, runner: str, workers: int, dask_address: str | None = None, **params: Any
 ) -> steps.RunSummary:
-    """Run :func:`nightly_replan` once with the task runner ``runner`` asks for."""
+    """Run :func:`nightly_replan` once with the task runner ``runner`` asks for; ``params``
+    are the flow's other parameters."""
     configured = nightly_replan.with_options(task_runner=task_runner(runner, workers, dask_address))
-    return configured(
-        db=db,
-        as_of=as_of,
-        runner=runner,
-        workers=workers,
-        chunk_size=chunk_size,
-        policy=policy,
-        limits=limits,
-        inbox=inbox,
-        scope=scope,
-    )
+    return configured(runner=runner, workers=workers, **params)
 
 
 def serve(
