@@ -3,13 +3,14 @@
 Usage: ``.venv/bin/python benchmarks/nightly_scale.py [--sizes 10000,100000] [--million]
 [--runner processes] [--workers 2] [--scope all]``.
 
-For each size: build a demo portfolio of that many loans (``store.init_demo``, not timed in
-the flow figures), then run the real Prefect flow (``portfolio.replan.replan``) once with
-``--scope all`` (every open loan fully re-planned, several alternatives each) or
-``triggered``. Each size runs in its own process so peak RSS (``ru_maxrss`` of that process
-and of its worker processes) belongs to that run. Prints a table with seconds per stage,
-seconds per re-planned loan and the linearity ratio (seconds per loan against the smallest
-size; about 1 means cost grows linearly), and stores the rows as JSON under
+For each size: build a demo portfolio of that many loans (``store.init_demo``) and fit the
+risk model on it (``risk.pd_model.fit``), timed apart from the flow; then run the real
+Prefect flow (``portfolio.replan.replan``) once with ``--scope all`` (every open loan fully
+re-planned, several alternatives each) or ``triggered``. The build and the flow each run in
+a fresh process so that peak RSS (``ru_maxrss`` of that process and of its largest worker
+process) belongs to the flow alone. Prints a table with seconds per stage, seconds per
+re-planned loan and the linearity ratio (seconds per loan against the smallest size; about
+1 means cost grows linearly), and stores the rows as JSON under
 ``benchmarks/results/nightly-<timestamp>.json``.
 """
 
@@ -29,38 +30,78 @@ RESULTS = Path(__file__).parent / "results"
 AS_OF = date(2025, 6, 30)
 
 
-def run_size(loans: int, runner: str, workers: int, scope: str, queue: mp.Queue) -> None:
-    from repayplan.portfolio.replan import replan
+def _peaks() -> dict[str, int]:
+    """Peak RSS (MiB) of this process and of its largest child process."""
+    return {
+        "self": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "child": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    }
+
+
+def build_portfolio(db: Path, loans: int, queue: mp.Queue) -> None:
+    """Demo portfolio and risk model (its own process: its memory is not the flow's)."""
+    from repayplan.risk import pd_model
     from repayplan.store import init_demo
 
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.duckdb"
-        tic = time.perf_counter()
-        init_demo(db, loans=loans, seed=7, as_of=AS_OF)
-        build = time.perf_counter() - tic
-        tic = time.perf_counter()
-        summary = replan(db, AS_OF, runner=runner, workers=workers, scope=scope)
-        total = time.perf_counter() - tic
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    tic = time.perf_counter()
+    init_demo(db, loans=loans, seed=7, as_of=AS_OF)
+    build = time.perf_counter() - tic
+    tic = time.perf_counter()
+    model = pd_model.fit(db)  # the flow scores with it, as a real night does
     queue.put(
         {
-            "loans": loans,
+            "build_seconds": round(build, 2),
+            "risk_fit_seconds": round(time.perf_counter() - tic, 2),
+            "risk_model": model.model_id,
+            "peak_rss_mib_build": _peaks()["self"],
+        }
+    )
+
+
+def run_flow(db: Path, runner: str, workers: int, scope: str, queue: mp.Queue) -> None:
+    """One run of the real flow over ``db``; its time, counts and peak memory."""
+    from repayplan.portfolio.replan import replan
+
+    tic = time.perf_counter()
+    summary = replan(db, AS_OF, runner=runner, workers=workers, scope=scope)
+    total = time.perf_counter() - tic
+    peaks = _peaks()
+    queue.put(
+        {
             "runner": runner,
             "workers": workers,
             "scope": scope,
-            "build_seconds": round(build, 2),
             "flow_seconds": round(total, 2),
             "loans_replanned": summary.counts["loans_replanned"],
             "candidates": summary.counts["candidates"],
             "failures": summary.counts["failures"],
+            "manual_review": summary.counts.get("manual_review", 0),
             "timings": {k: round(v, 2) for k, v in summary.timings.items()},
             "selection_method": summary.selection["method"],
             "selection_gap": summary.selection["gap"],
-            "peak_rss_mib_flow_process": round(own),
-            "peak_rss_mib_largest_worker": round(children),
+            "peak_rss_mib_flow_process": peaks["self"],
+            "peak_rss_mib_largest_worker": peaks["child"],
         }
     )
+
+
+def _in_process(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    row = queue.get()
+    proc.join()
+    return row
+
+
+def run_size(loans: int, runner: str, workers: int, scope: str) -> dict:
+    """Build a portfolio of ``loans`` loans, then re-plan it, each in a fresh process."""
+    with tempfile.TemporaryDirectory(dir=RESULTS.parent) as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        row = {"loans": loans, **_in_process(build_portfolio, db, loans)}
+        row.update(_in_process(run_flow, db, runner, workers, scope))
+    return row
 
 
 def main() -> None:
@@ -73,15 +114,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.million else [])
     rows = []
-    ctx = mp.get_context("spawn")
     for size in sizes:
-        queue = ctx.Queue()
-        proc = ctx.Process(
-            target=run_size, args=(size, args.runner, args.workers, args.scope, queue)
-        )
-        proc.start()
-        row = queue.get()
-        proc.join()
+        row = run_size(size, args.runner, args.workers, args.scope)
         rows.append(row)
         base = rows[0]["flow_seconds"] / max(rows[0]["loans_replanned"], 1)
         per_loan = row["flow_seconds"] / max(row["loans_replanned"], 1)
