@@ -59,8 +59,18 @@ ORDER BY l.loan_id
 """
 
 
+_DATES = ("expected_recovery_date", "next_due_date", "as_of", "last_restructure_date")
+# Columns that can be missing (besides the dates): object columns holding None there.
+_NULLABLE = ("segment", "hardship", "hardship_income_factor", "base_monthly_hazard")
+
+
 def loans_for_planning(con: duckdb.DuckDBPyConnection, loan_ids: Sequence[str]) -> pd.DataFrame:
     """One row per known loan of ``loan_ids`` (unknown ids are left out), in loan-id order.
+
+    Missing values are None, never NaN or NaT: dates are ``datetime.date`` objects (object
+    columns), and ``segment``, ``hardship``, ``hardship_income_factor`` and
+    ``base_monthly_hazard`` are object columns holding None where unknown, so
+    ``frame.to_dict("records")`` gives plain Python values a ``LoanCase`` accepts.
 
     Columns: ``loan_id``, ``borrower_id``, ``product``, ``frequency``, ``status``,
     ``segment``; cents (int) ``outstanding_principal``, ``accrued_interest``,
@@ -78,6 +88,14 @@ def loans_for_planning(con: duckdb.DuckDBPyConnection, loan_ids: Sequence[str]) 
         con.unregister("wanted_frame")
     frame["annual_rate"] = [Decimal(p) / 100 for p in frame.pop("annual_rate_percent")]
     frame["income_seasonality"] = [list(map(float, s)) for s in frame["income_seasonality"]]
+    for name in _DATES:
+        dates = frame[name]
+        frame[name] = pd.Series(dates.dt.date, index=frame.index, dtype=object).where(
+            dates.notna(), None
+        )
+    for name in _NULLABLE:
+        values = frame[name]
+        frame[name] = values.astype(object).where(values.notna(), None)
     return frame
 
 
@@ -87,14 +105,4 @@ def loan_for_planning(con: duckdb.DuckDBPyConnection, loan_id: str) -> dict[str,
     frame = loans_for_planning(con, [loan_id])
     if frame.empty:
         raise InputError("no such loan in the portfolio", field="loan_id", record=f"loan {loan_id}")
-    row = frame.iloc[0].to_dict()
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, pd.Timestamp):
-            value = value.date()
-        elif value is pd.NaT or (isinstance(value, float) and value != value):
-            value = None
-        elif hasattr(value, "item"):
-            value = value.item()
-        out[key] = value
-    return out
+    return frame.to_dict("records")[0]
