@@ -13,6 +13,7 @@ loads plans and chosen schedules straight from the files.
 
 from __future__ import annotations
 
+import gc
 import time
 from datetime import date
 from typing import Any
@@ -124,6 +125,10 @@ def nightly_replan(
                 # In order, dropping each chunk once spilled: memory stays one chunk deep.
                 result.add(futures[i].result())
                 futures[i] = None
+                # Prefect's process-pool futures reach the pickled result through reference
+                # cycles, and Arrow-heavy code allocates too few Python objects for the
+                # cyclic collector to run on its own: without this, chunks stay resident.
+                gc.collect()
             timings["candidates"] = time.perf_counter() - tic
             tic = time.perf_counter()
             selection = select_task(result, prepared, limits)
