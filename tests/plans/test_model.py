@@ -234,3 +234,172 @@ def test_refutation_never_contradicts_the_solver(
     prog = build_program(case, Policy(), template)
     if refuted(prog) is not None:
         assert get_strategy("pulp-highs").solve(prog.lp).status == "infeasible"
+
+
+# --- refutation without a solve, and the program builder's pieces ------------------------
+
+ALL_TEMPLATES = list(TEMPLATES)
+LIFTED = ("affordability", "no negative amortisation", "yield floor", "minimum payment", None)
+
+
+def _borrower(principal, rate, income, share, term, hardship, arrears, fees):
+    return LoanCase(
+        outstanding_principal=principal,
+        annual_rate=rate,
+        remaining_term=term,
+        monthly_income=income,
+        essential_expenses=int(income * share),
+        arrears=arrears,
+        penalty_fees=fees,
+        hardship="job_loss" if hardship else None,
+        recovery_months=3 if hardship else None,
+        hardship_income_factor=0.7 if hardship else 1.0,
+        income_seasonality=(0.6, 0.7, 1, 1, 1.3, 1.4, 1.4, 1, 1, 1, 0.8, 0.8),
+        start=date(2025, 3, 31),
+    )
+
+
+plan_args = st.fixed_dictionaries(
+    {},
+    optional={
+        "term": st.sampled_from([2, 12, 36, 120]),
+        "annual_rate": st.just(Decimal("0.02")),
+        "concession_limit": st.just(Decimal("0.1")),
+    },
+)
+random_borrowers = st.builds(
+    _borrower,
+    principal=st.integers(100_000, 6_000_000),
+    rate=st.decimals("0.0", "0.3", places=4),
+    income=st.integers(80_000, 900_000),
+    share=st.floats(0.1, 0.7),
+    term=st.integers(0, 72),
+    hardship=st.booleans(),
+    arrears=st.sampled_from([0, 150_000, 600_000]),
+    fees=st.sampled_from([0, 20_000]),
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    case=random_borrowers,
+    template=st.sampled_from(ALL_TEMPLATES),
+    args=plan_args,
+    hurdle=st.sampled_from(["0.05", "0.12"]),
+    lifted=st.sampled_from(LIFTED),
+)
+def test_refutation_is_sound_on_every_template_relaxation_and_lifted_family(
+    case, template, args, hurdle, lifted
+):
+    """A necessary condition on the program as it stands: also where :func:`diagnose` has
+    lifted a family (its rows are then not assumed), on graduated and seasonal shapes, on
+    chosen holidays, and at the relaxations' terms and rates."""
+    from repayplan.plans.relax import FAMILIES, _without, refuted
+
+    if TEMPLATES[template].is_mip and "term" not in args:
+        args = {**args, "term": 12}
+    prog = build_program(case, Policy(hurdle_rate=Decimal(hurdle)), template, **args)
+    if lifted is not None:
+        prog = _without(prog, lifted, dict(FAMILIES)[lifted])
+    if refuted(prog) is not None:
+        status = get_strategy("highs-direct").solve(prog.lp).status
+        if status == "error":
+            status = get_strategy("pulp-cbc").solve(prog.lp).status
+        assert status == "infeasible", (template, args, lifted, refuted(prog))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=random_borrowers,
+    template=st.sampled_from(ALL_TEMPLATES),
+    args=plan_args,
+    ceiling=st.none() | st.floats(0.05, 0.5),
+    soft=st.booleans(),
+)
+def test_the_outline_is_refuted_exactly_when_its_program_is(case, template, args, ceiling, soft):
+    from repayplan.plans.model import plan_outline
+    from repayplan.plans.relax import refuted, refuted_outline
+
+    policy = Policy(affordability_penalty=Decimal("3") if soft else None)
+    if ceiling is not None and TEMPLATES[template].objective == "min_max_pti":
+        args = {**args, "pti_ceiling": ceiling}
+    outline = plan_outline(case, policy, template, **args)
+    assert refuted_outline(outline) == refuted(build_program(case, policy, template, **args))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    h=st.integers(2, 40),
+    rate=st.floats(0.0, 0.03),
+    hurdle=st.floats(0.0, 0.03),
+    share=st.floats(0.05, 1.0),
+)
+def test_best_graduated_npv_is_the_lp_maximum(seed, h, rate, hurdle, share):
+    """max Σ disc·p over non-decreasing 0 ≤ p ≤ room with Σ p / G = owed, against HiGHS."""
+    import scipy.sparse as sp
+
+    from repayplan.plans.lp import LinearProgram
+    from repayplan.plans.relax import _best_graduated_npv
+
+    rng = np.random.default_rng(seed)
+    growth = (1 + rate) ** np.arange(1, h + 1)
+    disc = (1 + hurdle) ** -np.arange(1, h + 1.0)
+    room = np.minimum.accumulate(rng.uniform(0, 1000, h)[::-1])[::-1]
+    owed = share * float(room @ (1 / growth))
+    rows = [t for t in range(h - 1) for _ in (0, 1)] + [h - 1] * h
+    cols = [c for t in range(1, h) for c in (t, t - 1)] + list(range(h))
+    vals = [v for _ in range(1, h) for v in (1.0, -1.0)] + list(1 / growth)
+    lp = LinearProgram(
+        c=-disc,
+        A=sp.csr_matrix((vals, (rows, cols)), shape=(h, h)),
+        row_lower=np.r_[np.zeros(h - 1), owed],
+        row_upper=np.r_[np.full(h - 1, np.inf), owed],
+        lower=np.zeros(h),
+        upper=room,
+    )
+    sol = get_strategy("highs-direct").solve(lp)
+    assert sol.ok
+    best = _best_graduated_npv(room, growth, disc, owed)
+    assert best == pytest.approx(-sol.objective, rel=1e-7, abs=1e-6)  # HiGHS's tolerances
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    m=st.integers(1, 8),
+    n=st.integers(1, 8),
+    entries=st.lists(
+        st.tuples(st.integers(0, 7), st.integers(0, 7), st.floats(-5, 5, allow_nan=False)),
+        max_size=60,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_csr_assembly_is_scipys_canonical_form(m, n, entries, seed):
+    """Bit for bit: rows given out of column order (distinct entries, as the plan model's
+    are), and duplicates given in column order (the level plan's yield row), summed left to
+    right as scipy sums them."""
+    import scipy.sparse as sp
+
+    from repayplan.plans.model import _csr
+
+    kept = [(r, c, v) for r, c, v in entries if r < m and c < n]
+    distinct = list({(r, c): v for r, c, v in kept}.items())
+    np.random.default_rng(seed).shuffle(distinct)
+    shuffled = [(r, c, v) for (r, c), v in distinct]
+    for case in (shuffled, sorted(kept, key=lambda e: (e[0], e[1]))):
+        r = np.array([e[0] for e in case], dtype=np.int64)
+        c = np.array([e[1] for e in case], dtype=np.int64)
+        v = np.array([e[2] for e in case], dtype=float)
+        got, want = _csr(r, c, v, m, n), sp.csr_matrix((v, (r, c)), shape=(m, n))
+        assert np.array_equal(got.indptr, want.indptr)
+        assert np.array_equal(got.indices, want.indices)
+        assert np.array_equal(got.data, want.data)
+
+
+def test_numbered_labels_grow_and_slice():
+    from repayplan.plans.model import _numbered
+
+    assert _numbered("zz_test", 3) == ("zz_test[1]", "zz_test[2]", "zz_test[3]")
+    long = _numbered("zz_test", 700)
+    assert len(long) == 700 and long[-1] == "zz_test[700]"
+    assert _numbered("zz_test", 2) == ("zz_test[1]", "zz_test[2]")

@@ -46,8 +46,17 @@ def check_alternative(case: LoanCase, policy: Policy, alt) -> None:
     assert all(i.payment == i.principal + i.interest for i in inst)
     assert all(i.payment >= 0 and i.interest >= 0 for i in inst)
     waived = int(Decimal(alt.metrics["penalty_waived"]) * 100)
-    assert alt.schedule.principal == case.exposure - waived
+    forgiven = int(Decimal(alt.metrics.get("principal_forgiven", "0")) * 100)
+    assert alt.schedule.principal == case.exposure - waived - forgiven
     assert 0 <= waived <= case.penalty_fees * policy.max_penalty_waiver
+    # Only a settlement forgives principal, and gives up at most its discount.
+    settlement = alt.name == "settlement"
+    kappa = max(policy.settlement_discount, policy.max_concession) if settlement else None
+    kappa = policy.max_concession if kappa is None else kappa
+    assert forgiven == 0 or settlement
+    assert waived + forgiven <= max(
+        case.penalty_fees * policy.max_penalty_waiver, case.exposure * kappa
+    )
     # Affordable in every period.
     months = Frequency(alt.frequency).months
     y = incomes(case, alt)
@@ -58,8 +67,8 @@ def check_alternative(case: LoanCase, policy: Policy, alt) -> None:
     assert np.all(pay <= np.floor(np.maximum(cap, 0) + 1e-6)), (alt.name, pay - cap)
     # Yield floor and rate cap on the exact schedule.
     h = periodic_hurdle(policy.hurdle_rate, Frequency(alt.frequency).periods_per_year)
-    assert npv(h, pay.tolist()) >= float(1 - policy.max_concession) * case.exposure - 1e-6
-    assert alt.metrics["concession"] <= float(policy.max_concession) + 1e-12
+    assert npv(h, pay.tolist()) >= float(1 - kappa) * case.exposure - 1e-6
+    assert alt.metrics["concession"] <= float(kappa) + 1e-12
     irr = Decimal(alt.metrics["irr_nominal_annual_percent"])
     assert irr <= policy.rate_cap * 100 + Decimal("0.005")
     assert policy.rate_floor <= alt.annual_rate or alt.annual_rate == case.annual_rate
@@ -333,3 +342,24 @@ def test_quote_many_keeps_order_and_isolates_bad_loans():
     assert results[0].alternatives[0].objective == pytest.approx(single.objective)
     with pytest.raises(InputError, match="solver"):
         quote_many([CASE], solver="nope")
+
+
+def test_a_relaxed_plan_ends_when_repaid_even_past_refuted_shorter_terms():
+    """Found by the property test: relaxed to 480 months, lowest cost paid the cap for 31
+    months, then 447 minimum payments. Cutting the term to where that run starts (32, 33
+    months) is refuted by the bounds — those used to count as the two tries — so the plan
+    kept its run; now the refuted terms are passed over and the plan ends at 34 months."""
+    case = LoanCase(
+        outstanding_principal=2_161_751,
+        annual_rate=Decimal("0.0755"),
+        remaining_term=3,
+        monthly_income=205_381,
+        essential_expenses=102_690,
+        other_debt=29_981,
+        start=date(2025, 1, 31),
+    )
+    result = quote(case, POLICY, templates=("lowest_cost",))
+    assert result.status == "relaxed"
+    alt = result.alternatives[0]
+    assert alt.term_periods == 34
+    check_alternative(case, POLICY, alt)

@@ -289,7 +289,17 @@ def test_plan_program_agrees_across_strategies():
 
 # --- `fast`'s crash basis on real plan LPs --------------------------------------------------
 
-PLAN_TEMPLATES = ["balanced", "lowest_cost", "seasonal", "graduated", "holiday", "quarterly"]
+PLAN_TEMPLATES = [
+    "balanced",
+    "lowest_cost",
+    "seasonal",
+    "graduated",
+    "holiday",
+    "quarterly",
+    "reamortise",
+    "spread_arrears",
+    "lowest_installment",
+]
 
 
 def plan_case(seed: int, hardship: bool = False, arrears: int = 0, fees: int = 0):
@@ -462,3 +472,38 @@ def test_nearly_infeasible_plans_are_infeasible_not_errors(seed):
     lp = build_program(case, Policy(hurdle_rate=Decimal("0.10")), "balanced").lp
     for name in ("fast", "highs-direct", "pulp-cbc"):
         assert get_strategy(name).solve(lp).status == "infeasible", name
+
+
+@pytest.mark.parametrize(
+    ("template", "kwargs"),
+    [
+        ("reamortise", {}),
+        ("spread_arrears", {}),
+        ("lowest_installment", {"pti_ceiling": 0.3}),  # its second stage: level, balanced
+        ("lowest_cost", {}),
+        ("holiday", {}),
+    ],
+)
+def test_fast_crash_covers_level_total_paid_and_holiday_plans(template, kwargs):
+    """Level plans (one payment column) get their exact optimum as the crash, plans that
+    minimise total paid a one-piece knapsack, payment holidays the balanced knapsack (their
+    pieces were miscounted before): a handful of pivots, the reference's optimum, valid
+    duals."""
+    from repayplan.plans.case import Policy
+    from repayplan.plans.model import build_program
+
+    taken, iterations = 0, []
+    for seed in range(12):
+        case = plan_case(seed, hardship=seed % 3 == 0, arrears=150_000, fees=20_000 * (seed % 2))
+        lp = build_program(case, Policy(), template, **kwargs).lp
+        sol = get_strategy("fast").solve(lp)
+        ref = get_strategy("highs-direct").solve(lp)  # HiGHS from its own start
+        assert sol.status == ref.status
+        if not sol.ok:
+            continue
+        taken += int(sol.stats["crash_basis"])
+        iterations.append(sol.stats["simplex_iterations"])
+        assert rel_diff(sol.objective, ref.objective) <= REL_TOL
+        assert_kkt(lp, sol)
+    assert len(iterations) >= 4 and taken == len(iterations)
+    assert np.mean(iterations) < 25, iterations

@@ -57,8 +57,19 @@ class Alternative:
 class Quote:
     """The answer to "what are my options": alternatives, or reasons why there are none.
 
-    ``status`` is ``"ok"``, ``"relaxed"`` (a declared relaxation was needed; ``reasons`` say
-    which) or ``"manual_review"`` (nothing feasible; ``reasons`` name the binding constraint).
+    ``status`` is one of:
+
+    - ``"ok"``: every template offered was solved as stated;
+    - ``"relaxed"``: at least one needed a declared relaxation (longer term, rate cut,
+      deeper concession); ``reasons`` say why and which;
+    - ``"manual_review"``: nothing could be offered — ``reasons`` name the constraints that
+      make each template impossible — or (from ``quote_many``) the loan's record or input
+      is invalid, named with the field;
+    - ``"error"``: (from ``quote_many`` only) planning this loan failed unexpectedly; no
+      alternatives, ``reasons`` hold the loan id and the exception. The rest of the batch
+      is unaffected.
+
+    ``solver`` is the strategy's registry name (``"none"`` for the baselines).
     """
 
     alternatives: tuple[Alternative, ...]

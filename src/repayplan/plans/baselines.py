@@ -231,7 +231,7 @@ def waterfall_terms(
         return Fraction(payment + case.fixed_costs, income)
 
     rate0 = case.annual_rate
-    term0 = _months(case, case.remaining_term)
+    term0 = _months(case, max(case.remaining_term, 1))  # a matured loan starts from 1 month
     if case.regular_payment is None:
         contract_payment = level_payment(case.outstanding_principal, rate0, term0)
     else:  # its monthly equivalent when the contract is not monthly
@@ -380,13 +380,14 @@ def contract_plan(
     outstanding principal over the remaining term when none is stored) continues over
     ``case.remaining_term`` periods of ``case.frequency`` at the contract rate (30/360); the
     last installment settles the balance to the cent. Accrued interest, arrears and penalty
-    fees are due with the first installment and bear no further interest.
+    fees are due with the first installment and bear no further interest. A matured loan
+    (no period left) is due in full: one installment, one period after ``case.start``.
     """
     freq = Frequency(case.frequency)
-    n, rate, start = case.remaining_term, case.annual_rate, case.start
+    n, rate, start = max(case.remaining_term, 1), case.annual_rate, case.start
     dates = due_dates(start, n, freq)
     factors = period_rate_fractions(rate, start, dates, _DAY_COUNT, freq)
-    regular = case.regular_payment
+    regular = None if case.matured else case.regular_payment
     if regular is None:
         regular = annuity_installment(case.outstanding_principal, factors)
     base = schedule_from_payments(case.outstanding_principal, factors, dates, [regular] * n)
@@ -396,6 +397,11 @@ def contract_plan(
         f"The contract as it stands: {n} {freq.value} installments of {_amount(regular)} "
         f"at {_pct(rate)}"
     ]
+    if case.matured:
+        parts = [
+            f"The loan has matured: the balance is due in full, one installment of "
+            f"{_amount(regular)} (interest at {_pct(rate)})"
+        ]
     if due_now:
         owed = [
             f"{label} {_amount(v)}"
@@ -429,7 +435,9 @@ def _waterfall_explanation(case: LoanCase, t: WaterfallTerms) -> str:
         parts.append(text)
     if "rate" in t.steps:
         parts.append(f"rate cut from {_pct(case.annual_rate)} to {_pct(t.annual_rate)}")
-    if "term" in t.steps:
+    if "term" in t.steps and case.matured:
+        parts.append(f"the matured balance re-amortised over {t.term_months} months")
+    elif "term" in t.steps:
         parts.append(
             f"term extended from {_months(case, case.remaining_term)} to {t.term_months} months"
         )

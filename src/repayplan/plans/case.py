@@ -26,7 +26,10 @@ class LoanCase:
     (housing costs, for the HAMP ratio) are integer cents. ``annual_rate`` is a fraction.
     ``income_seasonality`` holds 12 multiplicative factors, January first, averaging 1.
     During a hardship, income is ``hardship_income_factor × income`` until
-    ``recovery_months`` have passed.
+    ``recovery_months`` have passed. ``remaining_term`` counts the contract's periods still
+    to come; 0 means the loan is *matured* — past its maturity date with a balance still
+    owed, or charged off — and is planned over a new term (``Policy.matured_term_months``)
+    with a settlement offered beside it.
     """
 
     outstanding_principal: int
@@ -80,8 +83,12 @@ class LoanCase:
                 field="annual_rate",
                 record=rec,
             )
-        if self.remaining_term < 1:
-            raise InputError("must be at least 1 period", field="remaining_term", record=rec)
+        if self.remaining_term < 0:
+            raise InputError(
+                "must be 0 (matured or charged off) or more periods",
+                field="remaining_term",
+                record=rec,
+            )
         if len(self.income_seasonality) != 12 or min(self.income_seasonality) < 0:
             raise InputError(
                 "needs 12 non-negative monthly factors", field="income_seasonality", record=rec
@@ -96,6 +103,12 @@ class LoanCase:
             raise InputError(
                 "must be positive to plan affordability", field="monthly_income", record=rec
             )
+
+    @property
+    def matured(self) -> bool:
+        """True when no contract period is left (past maturity with a balance, or charged
+        off)."""
+        return self.remaining_term == 0
 
     @property
     def exposure(self) -> int:
@@ -116,6 +129,11 @@ class Policy:
     default; ``cost_weight``: weight of borrower cost against expected default cost;
     ``max_holiday_months``: longest payment holiday; ``affordability_penalty``: price per
     cent of affordability shortfall when affordability is soft (None = hard constraint).
+    A matured loan (``LoanCase.remaining_term == 0``) is re-amortised over
+    ``matured_term_months`` (plus a template's extension, within ``max_term_months``). The
+    settlement template repays within ``settlement_months`` and may forgive up to
+    ``settlement_discount`` of the exposure (penalty fees first, then principal; a counted
+    concession: its yield floor is ``1 − settlement_discount`` of the exposure).
     """
 
     hurdle_rate: Decimal = Decimal("0.05")
@@ -130,3 +148,6 @@ class Policy:
     cost_weight: Decimal = Decimal("0.10")
     max_holiday_months: int = 3
     affordability_penalty: Decimal | None = None
+    matured_term_months: int = 60
+    settlement_months: int = 12
+    settlement_discount: Decimal = Decimal("0.30")

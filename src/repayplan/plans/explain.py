@@ -8,7 +8,9 @@ objective (|dual| × the row's scale), the strongest first.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,7 +43,12 @@ def _family(name: str) -> tuple[str, int | None]:
 
 
 def _month(program: PlanProgram, period: int) -> str:
-    return program.due_dates[period - 1].strftime("%B %Y")
+    return _month_name(program.due_dates[period - 1])
+
+
+@lru_cache(maxsize=4096)
+def _month_name(day: date) -> str:
+    return day.strftime("%B %Y")
 
 
 def _money(cents: float) -> str:
@@ -53,12 +60,13 @@ def _percent(x: Decimal | float) -> str:
 
 
 def _periods(program: PlanProgram, periods: list[int]) -> str:
+    if len(periods) > 3:  # only the first and the last are named
+        first, last = _month(program, periods[0]), _month(program, periods[-1])
+        return f"{len(periods)} periods from {first} to {last}"
     names = [_month(program, t) for t in periods]
     if len(names) == 1:
         return names[0]
-    if len(names) <= 3:
-        return ", ".join(names[:-1]) + " and " + names[-1]
-    return f"{len(names)} periods from {names[0]} to {names[-1]}"
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def explain(
@@ -146,7 +154,9 @@ def explain(
         clauses.append(
             (0.0, f"rate cut from {_percent(contract_rate)} to {_percent(program.annual_rate)}")
         )
-    if plan.waiver:
+    if plan.waiver > program.case.penalty_fees:  # a settlement forgives principal too
+        clauses.append((0.0, f"{_money(plan.waiver)} of the debt forgiven for settling"))
+    elif plan.waiver:
         clauses.append((0.0, f"penalty fees of {_money(plan.waiver)} waived"))
     if program.extra.any():
         k = int(np.count_nonzero(program.extra))

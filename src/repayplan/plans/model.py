@@ -1,6 +1,6 @@
 """The per-loan planning model (DESIGN.md §3) as a sparse linear program.
 
-Periods t = 1..H on the plan's calendar. Variables, in this column order:
+Periods t = 1..H on the plan's calendar. Variables:
 
 - ``p[t]``: the interest-bearing part of payment t (cents); the paid amount is
   ``p[t] + extra[t]`` where ``extra`` is arrears spread without interest (template option);
@@ -10,10 +10,20 @@ Periods t = 1..H on the plan's calendar. Variables, in this column order:
   models whose objective carries the default cost; stored period-major, ``k`` fastest);
 - ``s[t]``: affordability shortfall in cents (only when ``Policy.affordability_penalty``
   makes affordability soft);
-- ``w``: penalty fees waived (cents, a counted concession), when there are penalty fees;
+- ``w``: penalty fees waived (cents, a counted concession), when there are penalty fees; on
+  a settlement, the debt forgiven (penalty fees, then principal);
 - ``rho``: the largest payment-to-income ratio (``min_max_pti`` stage 1);
 - ``theta``: the common payment-to-income ratio of the seasonal template;
 - binaries ``u``: level changes (stepped) or holiday months (chosen_holiday).
+
+(Stored in the order ``p``, ``b``, ``s``, ``w``, ``d``, ``rho``, ``theta``, ``u``; a level
+shape has one ``p`` and no ``b``.) Each block declares its unit
+(:attr:`~repayplan.plans.lp.LinearProgram.col_unit`): a cent for ``p``, ``b``, ``s``, ``w``;
+``1 / y[t]`` — one cent of that period's payment — for ``d[t,k]``; ``1 / max y`` for ``rho``
+and ``theta``; 1 for the binaries.
+
+:func:`plan_outline` derives everything but the LP (calendar, incomes, caps, bounds, the
+yield target), :func:`build_from_outline` writes the LP, :func:`build_program` does both.
 
 Rows are named so explanations and infeasibility reasons can read them: ``balance[t]``,
 ``afford[t]``, ``negam[t]``, ``yield_floor``, ``hazard[t]``, ``pti[t]``, ``level[t]``,
@@ -49,6 +59,50 @@ BASE_CONCESSION_SHARE = Decimal("0.5")
 #: Periods whose income is below this share of the mean are the seasonal template's
 #: declared off-season: payments there may be below interest and below the minimum.
 OFF_SEASON_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class PlanOutline:
+    """A plan before its LP is written (:func:`plan_outline`): money arrays in cents per
+    period (length H), as the same-named :class:`PlanProgram` fields; ``p_lower`` /
+    ``p_upper`` are the interest-bearing payment's bounds per period (cents; the minimum
+    payment, 0 in a holiday), ``yield_target`` the yield floor on total payments before the
+    spread arrears' share (cents), ``soft`` True when affordability is priced, not hard,
+    ``pti_ceiling`` the second-stage ratio ceiling of ``min_max_pti`` (a fraction) or None."""
+
+    template: Template
+    objective: str
+    annual_rate: Decimal
+    frequency: Frequency
+    concession_limit: Decimal
+    due_dates: tuple[date, ...]
+    rate_factors: tuple[Decimal, ...]
+    period_rates: np.ndarray
+    incomes: np.ndarray
+    cap: np.ndarray
+    extra: np.ndarray
+    holiday: np.ndarray
+    free: np.ndarray
+    min_payment: np.ndarray
+    p_lower: np.ndarray
+    p_upper: np.ndarray
+    discount: np.ndarray
+    opening_balance: int
+    max_waiver: int
+    yield_target: float
+    soft: bool
+    pti_ceiling: float | None
+
+    @property
+    def periods(self) -> int:
+        """Number of periods H."""
+        return len(self.due_dates)
+
+    @property
+    def level(self) -> bool:
+        """True when the program carries one payment column (a level shape paying in more
+        than one period): its balances are eliminated."""
+        return self.template.shape == "level" and int(np.count_nonzero(~self.holiday)) > 1
 
 
 @dataclass(frozen=True)
@@ -124,7 +178,8 @@ class PlanProgram:
         return growth * (self.opening_balance - self.waiver(x) - paid)
 
     def waiver(self, x: np.ndarray) -> float:
-        """Penalty fees waived (cents, float; 0 when the model has no waiver variable)."""
+        """Penalty fees waived — on a settlement, the debt forgiven — (cents, float; 0 when
+        the model has no waiver variable)."""
         return float(x[self.cols["w"]][0]) if "w" in self.cols else 0.0
 
     def value(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -143,10 +198,19 @@ class PlanProgram:
         return replace(self, lp=replace(self.lp, row_lower=lo, row_upper=up))
 
 
-@lru_cache(maxsize=256)
+_NUMBERED: dict[str, tuple[str, ...]] = {}
+
+
 def _numbered(name: str, n: int) -> tuple[str, ...]:
-    """``("name[1]", …, "name[n]")``, built once: names are read only to explain a plan."""
-    return tuple(f"{name}[{k}]" for k in range(1, n + 1))
+    """``("name[1]", …, "name[n]")``: names are read only to explain a plan, so each name's
+    labels are built once, grown when a longer plan needs more, and sliced (a size-keyed
+    cache missed on the many plan lengths of a nightly run)."""
+    have = _NUMBERED.get(name, ())
+    if len(have) < n:
+        grown = max(n, 2 * len(have), 128)
+        have = (*have, *(f"{name}[{k}]" for k in range(len(have) + 1, grown + 1)))
+        _NUMBERED[name] = have
+    return have[:n]
 
 
 class _Builder:
@@ -159,6 +223,7 @@ class _Builder:
         self.upper: list[np.ndarray] = []
         self.cost: list[np.ndarray] = []
         self.integer: list[np.ndarray] = []
+        self.unit: list[np.ndarray] = []
         self.var_names: list[str] = []
         self.r: list[np.ndarray] = []
         self.c: list[np.ndarray] = []
@@ -169,13 +234,18 @@ class _Builder:
         self.rows: dict[str, np.ndarray] = {}
         self.m = 0
 
-    def add_vars(self, name: str, size: int, lower, upper, cost=0.0, integer=False) -> np.ndarray:
+    def add_vars(
+        self, name: str, size: int, lower, upper, cost=0.0, integer=False, unit=1.0
+    ) -> np.ndarray:
+        """Add a block of ``size`` columns; ``unit`` is their natural unit
+        (:attr:`LinearProgram.col_unit`: 1 = a cent)."""
         start = self.n
         self.cols[name] = slice(start, start + size)
-        self.lower.append(np.broadcast_to(np.asarray(lower, float), (size,)).copy())
-        self.upper.append(np.broadcast_to(np.asarray(upper, float), (size,)).copy())
-        self.cost.append(np.broadcast_to(np.asarray(cost, float), (size,)).copy())
+        self.lower.append(_filled(lower, size))
+        self.upper.append(_filled(upper, size))
+        self.cost.append(_filled(cost, size))
         self.integer.append(np.full(size, integer))
+        self.unit.append(_filled(unit, size))
         self.var_names += _numbered(name, size) if size > 1 else (name,)
         self.n += size
         return np.arange(start, start + size)
@@ -192,13 +262,17 @@ class _Builder:
             self.r.append(base + rows.ravel())
             self.c.append(cols.ravel())
             self.v.append(np.asarray(vals, float).ravel())
-        self.row_lo.append(np.broadcast_to(np.asarray(lo, float), (k,)).copy())
-        self.row_up.append(np.broadcast_to(np.asarray(up, float), (k,)).copy())
+        self.row_lo.append(_filled(lo, k))
+        self.row_up.append(_filled(up, k))
         if k == 1 and isinstance(labels[0], str):
             self.row_names.append(name)
         else:
-            numbered = _numbered(name, int(max(labels)))
-            self.row_names += [numbered[lab - 1] for lab in labels.tolist()]
+            first, last = int(labels[0]), int(labels[-1])
+            if last - first + 1 == k:  # consecutive periods (the usual case): one slice
+                self.row_names += _numbered(name, last)[first - 1 :]
+            else:
+                numbered = _numbered(name, int(max(labels)))
+                self.row_names += [numbered[lab - 1] for lab in labels.tolist()]
         idx = np.arange(base, base + k)
         self.rows[name] = np.concatenate([self.rows.get(name, np.arange(0)), idx])
         self.m += k
@@ -208,8 +282,9 @@ class _Builder:
         r = np.concatenate(self.r) if self.r else np.arange(0)
         c = np.concatenate(self.c) if self.c else np.arange(0)
         v = np.concatenate(self.v) if self.v else np.zeros(0)
-        a = sp.csr_matrix((v, (r, c)), shape=(self.m, self.n))
+        a = _csr(r, c, v, self.m, self.n)
         integrality = np.concatenate(self.integer)
+        unit = np.concatenate(self.unit)
         return LinearProgram(
             c=np.concatenate(self.cost),
             A=a,
@@ -221,7 +296,48 @@ class _Builder:
             var_names=tuple(self.var_names),
             row_names=tuple(self.row_names),
             objective_offset=offset,
+            col_unit=None if np.all(unit == 1.0) else unit,
         )
+
+
+def _filled(value, size: int) -> np.ndarray:
+    """A fresh float array of ``size`` from a scalar or an array of that size."""
+    if isinstance(value, (int, float)) or np.ndim(value) == 0:
+        return np.full(size, float(value))
+    return np.array(np.broadcast_to(np.asarray(value, float), (size,)))
+
+
+def _csr(r: np.ndarray, c: np.ndarray, v: np.ndarray, m: int, n: int) -> sp.csr_matrix:
+    """``scipy.sparse.csr_matrix((v, (r, c)), shape=(m, n))`` in canonical form (column
+    indices sorted within each row, duplicates summed in input order — where scipy does
+    too, see :func:`_sequential_sums`), built directly: scipy's COO route costs ~0.3 ms a
+    plan in index-dtype checks and conversions."""
+    order = np.lexsort((c, r))  # stable: duplicates keep their input order
+    r, c, v = r[order], c[order], v[order]
+    if r.size > 1:
+        new = np.empty(r.size, bool)
+        new[0] = True
+        np.not_equal(r[1:], r[:-1], out=new[1:])
+        new[1:] |= c[1:] != c[:-1]
+        if not new.all():
+            starts = np.flatnonzero(new)
+            v = _sequential_sums(v, starts)
+            r, c = r[starts], c[starts]
+    indptr = np.zeros(m + 1, dtype=np.int32)
+    np.cumsum(np.bincount(r, minlength=m), out=indptr[1:])
+    return sp.csr_matrix((v, c.astype(np.int32, copy=False), indptr), shape=(m, n), copy=False)
+
+
+def _sequential_sums(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of ``v`` over the runs beginning at ``starts``, each added left to right
+    (``cumsum`` is sequential, unlike ``sum``), as scipy's ``sum_duplicates`` adds a row
+    whose entries are in column order — the plan model's only duplicates, the level plan's
+    yield row, are — so the coefficients are bit-identical."""
+    out = v[starts].copy()
+    ends = np.append(starts[1:], v.size)
+    for i in np.flatnonzero(ends - starts > 1).tolist():
+        out[i] = v[starts[i] : ends[i]].cumsum()[-1]
+    return out
 
 
 def plan_frequency(case: LoanCase, template: Template) -> Frequency:
@@ -236,10 +352,18 @@ def months_per_period(freq: Frequency) -> float:
 
 def default_term(case: LoanCase, policy: Policy, template: Template) -> int:
     """Periods of the template's plan: the remaining term (in months) plus the template's
-    extension, on the plan's cycle, capped at ``Policy.max_term_months``."""
-    months = case.remaining_term * months_per_period(Frequency.parse(case.frequency))
+    extension, on the plan's cycle, capped at ``Policy.max_term_months``. A matured loan
+    (no period left) is re-amortised over ``Policy.matured_term_months`` instead of its
+    remaining term; a settlement runs ``Policy.settlement_months``."""
     freq = plan_frequency(case, template)
-    periods = math.ceil((months + template.extend_term) / months_per_period(freq) - 1e-9)
+    if template.settlement:
+        months = float(policy.settlement_months)
+    elif case.matured:
+        months = float(policy.matured_term_months + template.extend_term)
+    else:
+        months = case.remaining_term * months_per_period(Frequency.parse(case.frequency))
+        months += template.extend_term
+    periods = math.ceil(months / months_per_period(freq) - 1e-9)
     return max(1, min(periods, max_term(policy, freq)))
 
 
@@ -325,6 +449,108 @@ def _reference_exposure(total: float, r: np.ndarray) -> np.ndarray:
     return np.maximum(np.concatenate(([total], after[:-1])), 0.0)
 
 
+def plan_outline(
+    case: LoanCase,
+    policy: Policy,
+    template: str = "balanced",
+    *,
+    annual_rate: Decimal | None = None,
+    term: int | None = None,
+    concession_limit: Decimal | None = None,
+    pti_ceiling: float | None = None,
+    shape: str | None = None,
+) -> PlanOutline:
+    """Everything :func:`build_program` derives before it writes the LP (same arguments):
+    the calendar, incomes, caps, arrears, holidays, bounds and the yield target — what
+    :func:`repayplan.plans.relax.refuted` reads, so a plan that surely has no solution is
+    answered without building its program."""
+    tpl = get_template(template)
+    if shape is not None:
+        tpl = replace(tpl, shape=shape)
+    rec = f"loan {case.loan_id}"
+    rate = case.annual_rate if annual_rate is None else Decimal(annual_rate)
+    if rate < 0:
+        raise InputError(f"must be >= 0, got {rate}", field="annual_rate", record=rec)
+    freq = plan_frequency(case, tpl)
+    h = default_term(case, policy, tpl) if term is None else int(term)
+    if h < 1:
+        raise InputError(f"must be at least 1 period, got {h}", field="term", record=rec)
+    if concession_limit is not None:
+        kappa = Decimal(concession_limit)
+    elif tpl.settlement:  # the settlement's forgiveness is its concession
+        kappa = max(policy.settlement_discount, policy.max_concession)
+    else:
+        kappa = policy.max_concession * BASE_CONCESSION_SHARE
+    objective = tpl.objective
+    if objective == "min_max_pti" and pti_ceiling is not None:
+        objective = "balanced"
+
+    dates, factors, r = plan_calendar(case.start, h, freq, rate)
+    ppy = freq.periods_per_year
+    mpp = months_per_period(freq)
+    y = period_incomes(case, freq, dates)
+    outgoings = (case.essential_expenses + case.other_debt) * mpp
+    alpha = float(policy.pti_cap)
+    cap = np.floor(np.maximum(0.0, np.minimum(alpha * y, y - outgoings)) + 1e-9)
+    if pti_ceiling is not None:
+        cap = np.minimum(cap, np.floor(pti_ceiling * y + 1e-9))
+
+    # Arrears: capitalised into the interest-bearing balance, or spread without interest.
+    extra = np.zeros(h)
+    bucket = case.arrears + case.accrued_interest
+    if tpl.arrears == "spread" and bucket > 0:
+        k = max(1, min(tpl.spread_periods, h - 1 if h > 1 else 1))
+        extra[:k] = bucket // k
+        extra[: bucket % k] += 1
+        opening = case.exposure - bucket
+    else:
+        opening = case.exposure
+    max_waiver = int(Decimal(case.penalty_fees) * policy.max_penalty_waiver)
+    if tpl.settlement:  # penalty fees first, then principal, up to the settlement discount
+        max_waiver = max(max_waiver, int(Decimal(case.exposure) * policy.settlement_discount))
+
+    holiday = np.zeros(h, bool)
+    if tpl.holiday and h > 1:
+        holiday[: _holiday_periods(case, policy, freq, h)] = True
+    free = holiday.copy()
+    if tpl.shape == "seasonal":
+        free |= y < OFF_SEASON_SHARE * y.mean()
+    last = np.zeros(h, bool)
+    last[-1] = True
+    min_pay = np.where(free | last, 0.0, float(policy.min_payment))
+    p_upper = np.where(holiday, 0.0, np.inf)
+
+    chosen = tpl.shape == "chosen_holiday"
+    p_lower = min_pay.copy()
+    if chosen:  # the window's minimum payment moves into rows that a holiday switches off
+        p_lower[: min(tpl.holiday_window, h - 1)] = 0.0
+    disc = (1.0 + periodic_hurdle(policy.hurdle_rate, ppy)) ** -np.arange(1, h + 1, dtype=float)
+    return PlanOutline(
+        template=tpl,
+        objective=objective,
+        annual_rate=rate,
+        frequency=freq,
+        concession_limit=kappa,
+        due_dates=dates,
+        rate_factors=tuple(factors),
+        period_rates=r,
+        incomes=y,
+        cap=cap,
+        extra=extra,
+        holiday=holiday,
+        free=free,
+        min_payment=min_pay,
+        p_lower=p_lower,
+        p_upper=p_upper,
+        discount=disc,
+        opening_balance=opening,
+        max_waiver=max_waiver,
+        yield_target=float(1 - kappa) * case.exposure + h,
+        soft=policy.affordability_penalty is not None,
+        pti_ceiling=pti_ceiling,
+    )
+
+
 def build_program(
     case: LoanCase,
     policy: Policy,
@@ -347,60 +573,43 @@ def build_program(
     ``shape`` overrides the template's payment shape (the diagnosis lifts a shape this way).
     Objective values are in cents (``min_max_pti`` stage 1: a fraction).
     """
-    tpl = get_template(template)
-    if shape is not None:
-        tpl = replace(tpl, shape=shape)
-    rec = f"loan {case.loan_id}"
-    rate = case.annual_rate if annual_rate is None else Decimal(annual_rate)
-    if rate < 0:
-        raise InputError(f"must be >= 0, got {rate}", field="annual_rate", record=rec)
-    freq = plan_frequency(case, tpl)
-    h = default_term(case, policy, tpl) if term is None else int(term)
-    if h < 1:
-        raise InputError(f"must be at least 1 period, got {h}", field="term", record=rec)
-    kappa = (
-        policy.max_concession * BASE_CONCESSION_SHARE
-        if concession_limit is None
-        else Decimal(concession_limit)
+    outline = plan_outline(
+        case,
+        policy,
+        template,
+        annual_rate=annual_rate,
+        term=term,
+        concession_limit=concession_limit,
+        pti_ceiling=pti_ceiling,
+        shape=shape,
     )
-    objective = tpl.objective
-    if objective == "min_max_pti" and pti_ceiling is not None:
-        objective = "balanced"
+    return build_from_outline(case, policy, outline, curve)
 
-    dates, factors, r = plan_calendar(case.start, h, freq, rate)
-    ppy = freq.periods_per_year
+
+def build_from_outline(
+    case: LoanCase,
+    policy: Policy,
+    outline: PlanOutline,
+    curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+) -> PlanProgram:
+    """The program of :func:`plan_outline`'s ``outline`` (what :func:`build_program` returns
+    for the same arguments)."""
+    o = outline
+    tpl, objective, rate, freq, kappa = (
+        o.template,
+        o.objective,
+        o.annual_rate,
+        o.frequency,
+        o.concession_limit,
+    )
+    dates, factors, r, y = o.due_dates, o.rate_factors, o.period_rates, o.incomes
+    cap, extra, holiday, free, min_pay = o.cap, o.extra, o.holiday, o.free, o.min_payment
+    opening, max_waiver, p_lower, p_upper = o.opening_balance, o.max_waiver, o.p_lower, o.p_upper
+    h = len(dates)
     mpp = months_per_period(freq)
-    y = period_incomes(case, freq, dates)
     y_eff = np.maximum(y, 1.0)
-    outgoings = (case.essential_expenses + case.other_debt) * mpp
     alpha = float(policy.pti_cap)
-    cap = np.floor(np.maximum(0.0, np.minimum(alpha * y, y - outgoings)) + 1e-9)
-    if pti_ceiling is not None:
-        cap = np.minimum(cap, np.floor(pti_ceiling * y + 1e-9))
-
-    # Arrears: capitalised into the interest-bearing balance, or spread without interest.
-    extra = np.zeros(h)
-    bucket = case.arrears + case.accrued_interest
-    if tpl.arrears == "spread" and bucket > 0:
-        k = max(1, min(tpl.spread_periods, h - 1 if h > 1 else 1))
-        extra[:k] = bucket // k
-        extra[: bucket % k] += 1
-        opening = case.exposure - bucket
-    else:
-        opening = case.exposure
-    max_waiver = int(Decimal(case.penalty_fees) * policy.max_penalty_waiver)
-
-    holiday = np.zeros(h, bool)
-    if tpl.holiday and h > 1:
-        holiday[: _holiday_periods(case, policy, freq, h)] = True
-    free = holiday.copy()
-    if tpl.shape == "seasonal":
-        free |= y < OFF_SEASON_SHARE * y.mean()
-    last = np.zeros(h, bool)
-    last[-1] = True
-    min_pay = np.where(free | last, 0.0, float(policy.min_payment))
-    p_upper = np.where(holiday, 0.0, np.inf)
-
+    pti_ceiling = o.pti_ceiling
     lam = 1.0 - (1.0 - (case.base_monthly_hazard or DEFAULT_BASE_MONTHLY_HAZARD)) ** mpp
     hazard_cost = lam * float(policy.lgd) * _reference_exposure(float(case.exposure), r)
     soft = policy.affordability_penalty is not None
@@ -417,9 +626,6 @@ def build_program(
     else:  # min_max_pti stage 1: a shortfall of one month's mean income costs `penalty`
         p_cost, s_cost = 0.0, penalty / float(y_eff.mean())
     chosen = tpl.shape == "chosen_holiday"
-    p_lower = min_pay.copy()
-    if chosen:  # the window's minimum payment moves into rows that a holiday switches off
-        p_lower[: min(tpl.holiday_window, h - 1)] = 0.0
     t = np.arange(h)
     pay_t = t[~holiday]
     # A level shape has one payment for every paying period; the balances are then affine in
@@ -484,8 +690,7 @@ def build_program(
 
     # yield_floor: Σ d_t (p_t + extra_t) ≥ (1 − κ)·exposure (+ 1 cent a period of margin so the
     # cent rounding cannot push the exact NPV below it).
-    disc = (1.0 + periodic_hurdle(policy.hurdle_rate, ppy)) ** -np.arange(1, h + 1, dtype=float)
-    target = float(1 - kappa) * case.exposure + h
+    disc, target = o.discount, o.yield_target
     pay_disc = (0, p[pay_t], disc[pay_t])
     bld.add_rows("yield_floor", [""], target - float(disc @ extra), np.inf, [pay_disc])
 
@@ -506,6 +711,7 @@ def build_program(
             0.0,
             np.tile(width, h),
             (hazard_cost[:, None] * slopes[None, :k]).ravel(),
+            unit=np.repeat(1.0 / y_eff, k),  # one cent of the period's payment
         )
         hazard_offset = float(hazard_cost.sum() * curve.factors[0])
         rows = np.repeat(np.arange(h), k)
@@ -518,7 +724,7 @@ def build_program(
         )
 
     if objective == "min_max_pti":
-        rho = bld.add_vars("rho", 1, 0.0, np.inf, 1.0)
+        rho = bld.add_vars("rho", 1, 0.0, np.inf, 1.0, unit=1.0 / float(y_eff.max()))
         tp = t[~holiday]
         i = np.arange(tp.size)
         bld.add_rows("pti", tp + 1, -np.inf, -extra[tp], [(i, p[tp], 1.0), (i, rho[0], -y_eff[tp])])
@@ -604,7 +810,7 @@ def _shape_rows(bld, tpl, policy, freq, p, b, w, r, opening, t, holiday, free, c
         lo, up = (0.0, 0.0) if tpl.shape == "level" else (0.0, np.inf)
         bld.add_rows(tpl.shape, cur + 1, lo, up, [(i, p[cur], 1.0), (i, p[prev], -1.0)])
     elif tpl.shape == "seasonal":
-        theta = bld.add_vars("theta", 1, 0.0, np.inf)
+        theta = bld.add_vars("theta", 1, 0.0, np.inf, unit=1.0 / float(y.max()))
         i = np.arange(pay_t.size)
         rhs = -extra[pay_t]
         bld.add_rows(

@@ -25,8 +25,8 @@ from repayplan.plans.baselines import contract_plan, waterfall_plan
 from repayplan.plans.case import LoanCase, Policy
 from repayplan.plans.explain import explain
 from repayplan.plans.lp import LPSolution
-from repayplan.plans.model import PlanProgram, build_program
-from repayplan.plans.relax import diagnose, relaxation_steps, solve_program
+from repayplan.plans.model import PlanProgram, build_from_outline, build_program, plan_outline
+from repayplan.plans.relax import diagnose, refuted_outline, relaxation_steps, solve_program
 from repayplan.plans.rounding import RoundedPlan, round_plan, tighten
 from repayplan.plans.strategies.base import SolverStrategy
 from repayplan.plans.strategies.registry import get_strategy
@@ -48,6 +48,16 @@ REPAIR_ROUNDS = 4
 #: re-solved, at most TERM_CUTS times.
 MAX_MINIMUM_TAIL = 1
 TERM_CUTS = 3
+
+#: Solves a term cut may spend: the period where the run of minimum payments starts, then
+#: one more if the borrower cannot afford the settling amount there (terms the bounds
+#: refute outright cost no solve).
+CUT_SOLVES = 2
+
+#: Cents above the minimum payment that still count as "the minimum" on an integer-cents
+#: strategy (CP-SAT): its balance chain rounds interest, so a run of minimum payments comes
+#: back as 1,000.00, 1,000.01, 1,000.02 … (an exact LP vertex sits on the minimum itself).
+INTEGER_SLACK = 2.5
 
 #: Rates tried by a rate-searching template: the contract rate and this many more, evenly
 #: spaced down to the floor and rounded down to 1/8 of a point.
@@ -116,7 +126,7 @@ def _stage_one(
     curve: BurdenCurve,
     strategy: SolverStrategy,
     kwargs: dict[str, Any],
-) -> tuple[PlanProgram, LPSolution, dict[str, Any]]:
+) -> tuple[PlanProgram | None, LPSolution, dict[str, Any]]:
     """Solve a template's first model; rate-searching templates keep the highest rate whose
     optimum is within 1e-6 of the best over the rate grid (cut the rate only as far as it
     helps)."""
@@ -124,11 +134,10 @@ def _stage_one(
     rates = [kwargs.get("annual_rate", case.annual_rate)]
     if tpl.rate_search and "annual_rate" not in kwargs:
         rates = _rate_grid(rates[0], min(rates[0], policy.rate_floor))
-    best: tuple[PlanProgram, LPSolution, dict[str, Any]] | None = None
+    best: tuple[PlanProgram | None, LPSolution, dict[str, Any]] | None = None
     for rate in rates:
         args = {**kwargs, "annual_rate": rate}
-        program = build_program(case, policy, name, curve, **args)
-        solution = solve_program(program, _strategy_for(program, strategy))
+        program, solution = _build_and_solve(case, policy, name, curve, strategy, args)
         if best is None or (
             solution.ok
             and (not best[1].ok or solution.objective < best[1].objective * (1 - 1e-6) - 1e-12)
@@ -138,14 +147,36 @@ def _stage_one(
     return _cut_minimum_tail(case, policy, name, curve, strategy, *best)
 
 
-def minimum_tail(program: PlanProgram, x: np.ndarray) -> tuple[int, int]:
+def _build_and_solve(
+    case: LoanCase,
+    policy: Policy,
+    name: str,
+    curve: BurdenCurve,
+    strategy: SolverStrategy,
+    args: dict[str, Any],
+) -> tuple[PlanProgram | None, LPSolution]:
+    """Build template ``name``'s program with :func:`build_program` keyword arguments
+    ``args`` and solve it — unless its outline is refuted (:func:`refuted_outline`): then
+    the answer is "infeasible" and no program is written (None). The declared relaxations
+    and the rate grid meet such plans often, at up to 480 periods, where writing the program
+    costs far more than the refutation."""
+    outline = plan_outline(case, policy, name, **args)
+    why = refuted_outline(outline)
+    if why is not None:
+        return None, LPSolution("infeasible", strategy.name, message=why)
+    program = build_from_outline(case, policy, outline, curve)
+    return program, _strategy_for(program, strategy).solve(program.lp)
+
+
+def minimum_tail(program: PlanProgram, x: np.ndarray, slack: float = 0.5) -> tuple[int, int]:
     """(number of payments at or below the minimum, 0-based period of the payoff) for the run
     of minimum payments right before the payoff (the last period that pays anything: a plan
-    repaid early pays nothing after, and those periods are dropped from its schedule)."""
+    repaid early pays nothing after, and those periods are dropped from its schedule). A
+    payment within ``slack`` cents above the minimum counts as the minimum."""
     pay = program.payments(x)
     paying = np.flatnonzero(pay > 0.5)
     end = int(paying[-1]) if paying.size else program.periods - 1
-    low = (pay[:end] <= program.policy.min_payment + 0.5) & ~program.holiday[:end]
+    low = (pay[:end] <= program.policy.min_payment + slack) & ~program.holiday[:end]
     run = int(np.argmin(low[::-1])) if not low.all() else int(low.size)
     return run, end
 
@@ -156,32 +187,57 @@ def _cut_minimum_tail(
     name: str,
     curve: BurdenCurve,
     strategy: SolverStrategy,
-    program: PlanProgram,
+    program: PlanProgram | None,
     solution: LPSolution,
     args: dict[str, Any],
-) -> tuple[PlanProgram, LPSolution, dict[str, Any]]:
+) -> tuple[PlanProgram | None, LPSolution, dict[str, Any]]:
     """With a fixed term, a plan that can repay early would otherwise keep a small balance
     outstanding to collect a long run of minimum payments (the minimum applies in every period
     but the last). No lender offers that, so the term is cut to where the run starts — that
     period settles the balance — and the model re-solved; when the shorter term is infeasible
-    (the borrower cannot afford the settling amount) one more period is tried."""
+    (the borrower cannot afford the settling amount) one more period is tried, after any the
+    bounds refute outright (:func:`_shorter_term`)."""
     for _ in range(TERM_CUTS):
-        if not solution.ok or program.template.shape in ("level", "graduated"):
+        if program is None or not solution.ok or program.template.shape in ("level", "graduated"):
             break
-        tail, end = minimum_tail(program, solution.x)
+        integer = _strategy_for(program, strategy).capabilities.integer_only
+        tail, end = minimum_tail(program, solution.x, INTEGER_SLACK if integer else 0.5)
         if tail <= MAX_MINIMUM_TAIL:
             break
         start = end - tail  # 0-based first period of the run
-        for term in (start + 1, start + 2):
-            trial_args = {**args, "term": term}
-            trial = build_program(case, policy, name, curve, **trial_args)
-            trial_solution = solve_program(trial, _strategy_for(trial, strategy))
-            if trial_solution.ok:
-                program, solution, args = trial, trial_solution, trial_args
-                break
-        else:
+        cut = _shorter_term(case, policy, name, curve, strategy, args, start + 1, end + 1)
+        if cut is None:
             break
+        program, solution, args = cut
     return program, solution, args
+
+
+def _shorter_term(
+    case: LoanCase,
+    policy: Policy,
+    name: str,
+    curve: BurdenCurve,
+    strategy: SolverStrategy,
+    args: dict[str, Any],
+    first: int,
+    stop: int,
+) -> tuple[PlanProgram, LPSolution, dict[str, Any]] | None:
+    """The first term from ``first`` (periods, below ``stop``) whose plan is feasible, with
+    at most ``CUT_SOLVES`` solves: terms the bounds refute (the borrower cannot repay that
+    soon) are passed over without one — they used to count as tries, so a plan that needed
+    three more periods kept a 400-month run of minimum payments."""
+    solves = 0
+    for term in range(first, stop):
+        trial_args = {**args, "term": term}
+        if refuted_outline(plan_outline(case, policy, name, **trial_args)) is not None:
+            continue
+        trial, trial_solution = _build_and_solve(case, policy, name, curve, strategy, trial_args)
+        if trial is not None and trial_solution.ok:
+            return trial, trial_solution, trial_args
+        solves += 1
+        if solves >= CUT_SOLVES:
+            return None
+    return None
 
 
 def solve_template(
@@ -207,6 +263,8 @@ def solve_template(
     relaxed: list[str] = []
     attempt = _finish(case, policy, name, curve, strategy, program, solution, args)
     if attempt is None:
+        if program is None:  # refuted without writing it: the diagnosis reads the program
+            program = build_program(case, policy, name, curve, **args)
         used = _strategy_for(program, strategy)
         reasons = diagnose(program, used) if not solution.ok else ("cent rounding",)
         for label, step in relaxation_steps(policy, program, args):
@@ -224,12 +282,12 @@ def _finish(
     name: str,
     curve: BurdenCurve,
     strategy: SolverStrategy,
-    program: PlanProgram,
+    program: PlanProgram | None,
     solution: LPSolution,
     args: dict[str, Any],
 ) -> Alternative | None:
     """From a first-stage solution to the offered alternative (None if infeasible)."""
-    if not solution.ok:
+    if program is None or not solution.ok:
         return None
     objective = float(solution.objective)
     pti = None
@@ -281,7 +339,10 @@ def _metrics(
         periods_per_year=program.frequency.periods_per_year,
         start=case.start,
     )
-    metrics["penalty_waived"] = money(rounded.waiver)
+    fees = min(rounded.waiver, case.penalty_fees)
+    metrics["penalty_waived"] = money(fees)
+    if program.template.settlement:
+        metrics["principal_forgiven"] = money(rounded.waiver - fees)
     metrics["affordability_shortfall"] = money(int(rounded.shortfall.sum()))
     metrics["solver"] = solver
     return metrics
@@ -302,11 +363,15 @@ def quote(
     ``strategy``: ``"optimize"`` (the alternatives of :func:`templates_for`, or of
     ``templates``), ``"waterfall"`` (the rule-based modification, ``preset`` default
     ``"hamp"``) or ``"contract"`` (the loan as it stands). ``solver`` names a registered
-    strategy (LP-only solvers hand MILP templates to a MILP-capable one).
+    strategy (LP-only solvers, and strategies that decline a MILP's size, hand MILP
+    templates to a MILP-capable one). A matured loan (``case.remaining_term == 0``) is
+    re-amortised over ``Policy.matured_term_months`` and also offered a settlement.
 
     Status ``"ok"``: every template solved as stated; ``"relaxed"``: at least one needed a
     declared relaxation (``reasons`` say why and which); ``"manual_review"``: none could be
-    offered (``reasons`` name the constraints that make each impossible).
+    offered (``reasons`` name the constraints that make each impossible). ``quote`` raises
+    :class:`InputError` on invalid input; :func:`quote_many` turns that into
+    ``"manual_review"`` and any other failure into ``"error"`` (see :class:`Quote`).
     """
     if strategy not in STRATEGIES:
         raise InputError(
@@ -319,7 +384,9 @@ def quote(
     if preset is not None:
         raise InputError("a preset applies to --strategy waterfall only", field="preset")
     chosen = get_strategy(solver)
-    names = templates or templates_for(case.hardship, case.product, case.arrears > 0)
+    names = templates or templates_for(
+        case.hardship, case.product, case.arrears > 0, matured=case.matured
+    )
     base: dict[str, Any] = {}
     reasons: list[str] = []
     if case.annual_rate > policy.rate_cap:

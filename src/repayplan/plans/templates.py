@@ -39,7 +39,9 @@ class Template:
     ``extend_term``: the plan may run past the remaining term (up to the policy maximum) by
     ``extend_term`` periods. ``arrears``: how arrears and accrued interest are handled —
     capitalised into the interest-bearing balance, or spread without interest over the next
-    ``spread_periods`` periods on top of the regular installment.
+    ``spread_periods`` periods on top of the regular installment. ``settlement``: a
+    discounted payoff — the plan runs ``Policy.settlement_months`` (whatever the remaining
+    term) and may forgive up to ``Policy.settlement_discount`` of the exposure.
     """
 
     name: str
@@ -53,6 +55,7 @@ class Template:
     spread_periods: int = 6
     levels: int = 3
     holiday_window: int = 12
+    settlement: bool = False
     description: str = ""
 
     @property
@@ -121,6 +124,12 @@ TEMPLATES: dict[str, Template] = {
             description="at most three payment levels (MILP)",
         ),
         Template(
+            "settlement",
+            settlement=True,
+            description="a discounted payoff over a short term: part of the debt forgiven for "
+            "paying the rest quickly (offered when the loan has matured)",
+        ),
+        Template(
             "chosen_holiday",
             shape="chosen_holiday",
             extend_term=12,
@@ -163,12 +172,17 @@ def template_names() -> tuple[str, ...]:
     return tuple(TEMPLATES)
 
 
-def templates_for(hardship: str | None, product: str, has_arrears: bool) -> tuple[str, ...]:
+def templates_for(
+    hardship: str | None, product: str, has_arrears: bool, matured: bool = False
+) -> tuple[str, ...]:
     """Templates offered for a borrower: steered by the hardship reason, plus the arrears
-    treatments when something is past due, plus the longer cycles the product allows."""
+    treatments when something is past due, a re-amortisation and a settlement when the loan
+    has matured (no contract period left), plus the longer cycles the product allows."""
     names = list(HARDSHIP_TEMPLATES.get(hardship, HARDSHIP_TEMPLATES[None]))
     if has_arrears:
         names += ["spread_arrears", "reamortise"]
+    if matured:
+        names += ["reamortise", "settlement"]
     for key, cycles in PRODUCT_CYCLES.items():
         if key in product.lower():
             names += [c for c in cycles if c not in names]

@@ -34,7 +34,10 @@ class Capabilities:
     ``batch``: its solver releases the GIL, so ``solve_batch(threads>1)`` runs in parallel;
     ``exact``: reaches the LP optimum to ≤ 1e-6 relative (a simplex/interior-point vertex,
     not a first-order approximation or an integer restriction); ``integer_only``: solves
-    every variable as an integer in its own unit (cents for money).
+    every variable as an integer in its own unit (cents for money); ``max_integer_vars`` /
+    ``max_mip_vars``: the largest MILP it takes, in integer variables / in all variables
+    (None = any) — a strategy that cannot settle larger ones in seconds declares so, and is
+    refused them with an error naming the strategies that can.
     """
 
     lp: bool
@@ -43,6 +46,8 @@ class Capabilities:
     batch: bool
     exact: bool
     integer_only: bool = False
+    max_integer_vars: int | None = None
+    max_mip_vars: int | None = None
 
 
 class SolverStrategy(ABC):
@@ -56,8 +61,16 @@ class SolverStrategy(ABC):
     infeasible_may_be_unbounded: bool = False
 
     def supports(self, lp: LinearProgram) -> bool:
-        """True when this strategy can take ``lp`` (an LP, or a MILP on a MILP solver)."""
-        return self.capabilities.milp if lp.is_mip else self.capabilities.lp
+        """True when this strategy can take ``lp`` (an LP, or a MILP on a MILP solver
+        within its ``max_integer_vars``)."""
+        caps = self.capabilities
+        if not lp.is_mip:
+            return caps.lp
+        return (
+            caps.milp
+            and (caps.max_integer_vars is None or _integer_count(lp) <= caps.max_integer_vars)
+            and (caps.max_mip_vars is None or lp.num_vars <= caps.max_mip_vars)
+        )
 
     def solve(self, lp: LinearProgram, time_limit: float | None = None) -> LPSolution:
         """Solve ``lp``; ``time_limit`` in seconds (None = no limit).
@@ -67,6 +80,13 @@ class SolverStrategy(ABC):
         """
         if not self.supports(lp):
             kind = "a MILP (integer variables)" if lp.is_mip else "a pure LP"
+            caps = self.capabilities
+            if lp.is_mip and caps.milp:
+                kind = (
+                    f"a MILP of {lp.num_vars} variables, {_integer_count(lp)} integer (it "
+                    f"takes at most {caps.max_mip_vars} variables, {caps.max_integer_vars} "
+                    "integer)"
+                )
             raise InputError(
                 f"{self.name} cannot solve {kind}; strategies that can: "
                 + ", ".join(_capable_names(lp)),
@@ -107,6 +127,10 @@ class SolverStrategy(ABC):
     @abstractmethod
     def _solve(self, lp: LinearProgram, time_limit: float | None) -> LPSolution:
         """Solve a model this strategy supports; may raise on library failure."""
+
+
+def _integer_count(lp: LinearProgram) -> int:
+    return int(np.count_nonzero(lp.integrality)) if lp.integrality is not None else 0
 
 
 def _capable_names(lp: LinearProgram) -> list[str]:

@@ -75,8 +75,13 @@ def _layout(lp: LinearProgram) -> _Layout | None:
     lay = _named_layout(lp.row_names, lp.var_names)
     if lay is None:
         return None
+    if lay.hazard < 0:
+        return lay  # no burden curve (total-paid objective): one piece a period
     indptr = lp.A.indptr
-    k = int(indptr[lay.hazard + 1] - indptr[lay.hazard]) - 1  # p[t] and the period's pieces
+    # The last period's row holds p[H] and its pieces (a payment holiday, whose hazard rows
+    # lack p[t], never reaches the last period; reading the first row miscounted those).
+    last = lay.hazard + lay.h - 1
+    k = int(indptr[last + 1] - indptr[last]) - 1
     if k < 1 or _named_block(lp.var_names, "d", lay.h * k) != lay.d:
         return None
     return replace(lay, k=k)
@@ -98,8 +103,13 @@ def _named_layout(rows: tuple[str, ...], cols: tuple[str, ...]) -> _Layout | Non
         return None
     balance = _named_block(rows, "balance", h)
     hazard = _named_block(rows, "hazard", h)
-    if balance is None or hazard is None:
+    if balance is None:
         return None
+    if hazard is None:
+        if "hazard[1]" in rows or "d[1]" in cols:
+            return None
+        w = cols.index("w") if "w" in cols else None
+        return _Layout(h=h, k=0, p=p, b=b, d=-1, w=w, balance=balance, hazard=-1)
     try:
         d = cols.index("d[1]")
     except ValueError:
@@ -177,7 +187,11 @@ def plan_crash(lp: LinearProgram) -> Crash:
     """Guess a starting basis for ``lp`` from its plan structure (see the module docstring)."""
     lay = _layout(lp)
     if lay is None:
-        return _NONE
+        level = _level_layout(lp)
+        if level is None:
+            return _NONE
+        x = _level_point(lp, level)
+        return _NONE if x is None else Crash(basis=_statuses(lp, x))
     x = _guess(lp, lay)
     if x is None:
         return _NONE
@@ -205,9 +219,18 @@ def _guess(lp: LinearProgram, lay: _Layout) -> np.ndarray | None:
     # hazard[t]: p_t − y_t Σ_k d[t,k] = −extra_t.
     growth_next = -vals[: h - 1]  # 1 + r_t for t ≥ 1
     own_p = vals[h - 1 : 2 * h - 1]
-    pieces = vals[2 * h - 1 : 2 * h - 1 + h * k].reshape(h, k)
     w_coef = float(vals[-1]) if lay.w is not None else 0.0
-    y = -pieces[:, 0]
+    if k:
+        pieces = vals[2 * h - 1 : 2 * h - 1 + h * k].reshape(h, k)
+        y = -pieces[:, 0]
+        extra = -lp.row_lower[lay.hazard : lay.hazard + h]
+        width = lp.upper[dcols].reshape(h, k)
+        dcost = lp.c[dcols].reshape(h, k)
+    else:  # no burden curve: each payment is one piece, priced at its own cost
+        pieces, y = -np.ones((h, 1)), np.ones(h)
+        extra = np.zeros(h)
+        width = np.full((h, 1), np.inf)
+        dcost = np.zeros((h, 1))
     # (ndarray methods and ufuncs below: numpy's function wrappers cost µs each here)
     if (
         growth_next.min() <= 0
@@ -220,9 +243,6 @@ def _guess(lp: LinearProgram, lay: _Layout) -> np.ndarray | None:
     g[0] = 1.0
     growth_next.cumprod(out=g[1:])  # G'_t, relative to period 1
     rhs0 = float(lp.row_lower[lay.balance])
-    extra = -lp.row_lower[lay.hazard : lay.hazard + h]
-    width = lp.upper[dcols].reshape(h, k)
-    dcost = lp.c[dcols].reshape(h, k)
 
     # Payment bounds: the column's own, tightened by single-entry rows (the afford caps).
     lo = lp.lower[pc].astype(float)
@@ -239,7 +259,8 @@ def _guess(lp: LinearProgram, lay: _Layout) -> np.ndarray | None:
         return _SHORT  # a cap below the minimum payment
 
     # Pieces in payment cents: piece j of period t covers q = p + extra in [y·R_{j−1}, y·R_j].
-    edges = np.zeros((h, k + 1))
+    kk = width.shape[1]  # k, or the one piece of a plan without a burden curve
+    edges = np.zeros((h, kk + 1))
     width.cumsum(axis=1, out=edges[:, 1:])
     edges *= y[:, None]
     shifted = edges - extra[:, None]
@@ -267,10 +288,10 @@ def _guess(lp: LinearProgram, lay: _Layout) -> np.ndarray | None:
     cut = int(np.searchsorted(cum, need))
     filled[order[:cut]] = pieces_pv[order[:cut]]
     filled[order[cut]] = need - (cum[cut - 1] if cut else 0.0)
-    if lay.w is not None and filled.size == h * k + 1:
+    if lay.w is not None and filled.size == h * kk + 1:
         w_fill = filled[-1] / w_coef
         filled = filled[:-1]
-    pay = lo + (filled.reshape(h, k) * g[:, None]).sum(axis=1)
+    pay = lo + (filled.reshape(h, kk) * g[:, None]).sum(axis=1)
 
     x = lp.lower.astype(float)
     free = ~np.isfinite(x)
@@ -285,9 +306,164 @@ def _guess(lp: LinearProgram, lay: _Layout) -> np.ndarray | None:
     x[bc] = g * (rhs0 - (pay / g).cumsum())
     last = lay.b + h - 1
     x[last] = lp.upper[last] if np.isfinite(lp.upper[last]) else x[last]
-    ratio = (pay + extra) / y
-    lower_edge = edges[:, :-1] / y[:, None]
-    x[dcols] = np.minimum(np.maximum(ratio[:, None] - lower_edge, 0.0), width).ravel()
+    if k:
+        ratio = (pay + extra) / y
+        lower_edge = edges[:, :-1] / y[:, None]
+        x[dcols] = np.minimum(np.maximum(ratio[:, None] - lower_edge, 0.0), width).ravel()
+    return x
+
+
+# --- level shapes -----------------------------------------------------------------------
+
+#: Row families of a level plan the exact point below accounts for.
+_LEVEL_ROWS = frozenset({"payoff", "afford", "negam", "yield_floor", "hazard"})
+
+
+@dataclass(frozen=True)
+class _LevelLayout:
+    """A level plan (one payment column ``p``; balances eliminated): the columns of ``p``,
+    ``w`` (None without a waiver) and the first piece ``d[1]``, the ``payoff`` row, the
+    first ``hazard`` row, periods ``h`` and pieces a period ``k``."""
+
+    h: int
+    k: int
+    p: int
+    w: int | None
+    d: int
+    payoff: int
+    hazard: int
+
+
+@lru_cache(maxsize=1024)
+def _named_level_layout(rows: tuple[str, ...], cols: tuple[str, ...]) -> _LevelLayout | None:
+    if not set(_FAMILY.findall("|".join(rows) + "|")) <= _LEVEL_ROWS:
+        return None
+    if not cols or cols[0] != "p" or "payoff" not in rows:
+        return None
+    w = 1 if len(cols) > 1 and cols[1] == "w" else None
+    d = 1 if w is None else 2
+    n_d = len(cols) - d
+    try:
+        hazard = rows.index("hazard[1]")
+    except ValueError:
+        return None
+    h = sum(1 for name in rows[hazard:] if name.startswith("hazard["))
+    if h < 2 or n_d % h or _named_block(rows, "hazard", h) != hazard:
+        return None
+    k = n_d // h
+    if k < 1 or _named_block(cols, "d", h * k) != d:
+        return None
+    return _LevelLayout(h=h, k=k, p=0, w=w, d=d, payoff=rows.index("payoff"), hazard=hazard)
+
+
+def _level_layout(lp: LinearProgram) -> _LevelLayout | None:
+    if not lp.row_names or not lp.var_names or lp.is_mip:
+        return None
+    return _named_level_layout(lp.row_names, lp.var_names)
+
+
+def _level_point(lp: LinearProgram, lay: _LevelLayout) -> np.ndarray | None:
+    """The optimum of a balanced level plan, computed (None when the pattern is unexpected
+    or no level payment is feasible).
+
+    The payoff row ``A·P + c_w·w = R`` ties the waiver to the payment, so every other row
+    but the hazard rows is an interval for the one payment ``P``; the hazard rows only split
+    each period's payment-to-income ratio over the burden curve's pieces (cheapest first).
+    The cost is convex in ``P``, so the optimum is the first point of the feasible interval
+    where its slope — ``c_P − c_w·A/c_w`` plus each paying period's current piece cost
+    over its income — turns non-negative: at the interval's end or at a piece's edge."""
+    a = lp.A
+    h, k = lay.h, lay.k
+    indptr, indices, data = a.indptr, a.indices, a.data
+    # payoff: coefficients of p (and w)
+    lo_p, hi_p = indptr[lay.payoff], indptr[lay.payoff + 1]
+    payoff = dict(zip(indices[lo_p:hi_p].tolist(), data[lo_p:hi_p].tolist(), strict=True))
+    acc = payoff.get(lay.p, 0.0)
+    cw = payoff.get(lay.w, 0.0) if lay.w is not None else 0.0
+    rhs = float(lp.row_lower[lay.payoff])
+    if acc <= 0 or set(payoff) - {lay.p, lay.w} or lp.row_upper[lay.payoff] != rhs:
+        return None
+    # P = (R − c_w·w)/A for w within its bounds.
+    p_lo, p_hi = float(lp.lower[lay.p]), float(lp.upper[lay.p])
+    if lay.w is not None:
+        if cw <= 0:
+            return None
+        p_lo = max(p_lo, (rhs - cw * float(lp.upper[lay.w])) / acc)
+        p_hi = min(p_hi, (rhs - cw * float(lp.lower[lay.w])) / acc)
+    else:
+        p_lo = p_hi = rhs / acc if p_lo <= rhs / acc <= p_hi else np.nan
+    # Every other non-hazard row: β·P + γ within its bounds (w = (R − A·P)/c_w substituted).
+    rows = np.repeat(np.arange(a.shape[0]), np.diff(indptr))
+    hazard_rows = (rows >= lay.hazard) & (rows < lay.hazard + h)
+    other = ~hazard_rows & (rows != lay.payoff)
+    if np.any((indices[other] != lay.p) & (indices[other] != (lay.w if lay.w is not None else -1))):
+        return None
+    on_p = other & (indices == lay.p)
+    beta = np.bincount(rows[on_p], data[on_p], minlength=a.shape[0])
+    gamma = np.zeros(a.shape[0])
+    if lay.w is not None:
+        on_w = other & (indices == lay.w)
+        a_w = np.bincount(rows[on_w], data[on_w], minlength=a.shape[0])
+        beta -= a_w * acc / cw
+        gamma = a_w * rhs / cw
+    live = np.zeros(a.shape[0], bool)
+    live[rows[other]] = True
+    live &= beta != 0
+    lo_r = (lp.row_lower[live] - gamma[live]) / beta[live]
+    hi_r = (lp.row_upper[live] - gamma[live]) / beta[live]
+    neg = beta[live] < 0
+    lo_r[neg], hi_r[neg] = hi_r[neg], lo_r[neg]
+    if lo_r.size:
+        p_lo = max(p_lo, float(lo_r.max()))
+        p_hi = min(p_hi, float(hi_r.min()))
+    if not (np.isfinite(p_lo) and p_lo <= p_hi + 1e-9 * max(1.0, abs(p_lo))):
+        return None
+    # Hazard rows: P·[paying] − y_t Σ_j d[t,j] = −extra_t.
+    d_cols = slice(lay.d, lay.d + h * k)
+    y_rows = -data[hazard_rows & (indices >= lay.d)]
+    if y_rows.size != h * k:
+        return None
+    y = y_rows.reshape(h, k)[:, 0]
+    paying = np.zeros(h, bool)
+    p_in = hazard_rows & (indices == lay.p)
+    paying[rows[p_in] - lay.hazard] = True
+    if y.min() <= 0 or np.any(data[p_in] != 1.0):
+        return None
+    extra = -lp.row_lower[lay.hazard : lay.hazard + h]
+    width = lp.upper[d_cols].reshape(h, k)
+    dcost = lp.c[d_cols].reshape(h, k)
+    edges = np.zeros((h, k + 1))
+    width.cumsum(axis=1, out=edges[:, 1:])
+
+    def ratio(pay: float) -> np.ndarray:
+        return (np.where(paying, pay, 0.0) + extra) / y
+
+    def slope(pay: float) -> float:
+        # Right derivative of the cost in P at `pay`: the piece each paying ratio is in.
+        piece = np.minimum((edges[:, 1:] <= ratio(pay)[:, None]).sum(axis=1), k - 1)
+        cost = dcost[np.arange(h), piece] / y
+        return float(lp.c[lay.p] - (lp.c[lay.w] * acc / cw if lay.w is not None else 0.0)) + float(
+            cost[paying].sum()
+        )
+
+    pay = p_lo
+    if p_hi > p_lo and slope(p_lo) < 0:
+        # Piece edges in payment cents, inside the interval, in order; the slope only rises.
+        edge_pay = (edges[:, 1:k] * y[:, None] - extra[:, None])[paying].ravel()
+        edge_pay = np.sort(edge_pay[(edge_pay > p_lo) & (edge_pay < p_hi)])
+        lo_i, hi_i = 0, edge_pay.size  # the first edge where the slope is non-negative
+        while lo_i < hi_i:
+            mid = (lo_i + hi_i) // 2
+            if slope(float(edge_pay[mid])) >= 0:
+                hi_i = mid
+            else:
+                lo_i = mid + 1
+        pay = float(edge_pay[lo_i]) if lo_i < edge_pay.size else p_hi
+    x = np.zeros(lp.num_vars)
+    x[lay.p] = pay
+    if lay.w is not None:
+        x[lay.w] = min(max((rhs - acc * pay) / cw, lp.lower[lay.w]), lp.upper[lay.w])
+    x[d_cols] = np.minimum(np.maximum(ratio(pay)[:, None] - edges[:, :-1], 0.0), width).ravel()
     return x
 
 

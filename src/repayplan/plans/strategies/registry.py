@@ -41,9 +41,11 @@ _STRATEGIES: dict[str, SolverStrategy] = {
             "ortools-pdlp",
             "pdlp",
             Capabilities(lp=True, milp=False, duals=True, batch=True, exact=False),
-            "OR-Tools model_builder, PDLP first-order method (1e-8 tolerances, 5 s default limit)",
+            "OR-Tools model_builder, PDLP first-order method on the program in its columns' "
+            "units (1e-8 tolerances, 5 s default limit)",
             PDLP_PARAMETERS,
             PDLP_TIME_LIMIT,
+            in_units=True,
         ),
         CpSatStrategy(),
         ModelBuilderStrategy(
