@@ -32,6 +32,7 @@ One bad loan never stops the chunk.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ import pandas as pd
 import pyarrow as pa
 
 from repayplan.errors import InputError
-from repayplan.finance import Frequency
+from repayplan.finance import Frequency, add_months
 from repayplan.plans.alternative import Alternative
 from repayplan.plans.baselines import contract_plan, period_incomes, waterfall_plan
 from repayplan.plans.case import LoanCase
@@ -75,6 +76,7 @@ CANDIDATE_SCHEMA = pa.schema(
         ("collections_3", pa.float64()),
         ("restructure", pa.bool_()),
         ("needs_review", pa.bool_()),
+        ("arm", pa.string()),  # champion | challenger
     ]
 )
 PLAN_SCHEMA = pa.schema(
@@ -173,6 +175,13 @@ class _Candidate:
     first_payment_less: int = 0
 
 
+def keep_as_of(keep: _Candidate) -> date:
+    """The valuation date of a loan's candidates: the day before ``keep``'s first due date
+    counts as the start of month 1 (the plan starts on the last due date)."""
+    first = keep.alt.schedule.installments[0].due_date
+    return add_months(first, -1)
+
+
 def valuation_batch(candidates: list[_Candidate], as_of: date) -> Any:
     """The candidates' schedules as a :class:`~repayplan.risk.outcomes.PlanBatch`: payments,
     what is owed, due months after ``as_of`` and the borrower's expected income per period
@@ -255,6 +264,7 @@ class _Tables:
             *(outcomes.collections[i] / 100).tolist(),
             not keep,
             needs_review,
+            c.arm,
         )
         for key, value in zip(CANDIDATE_SCHEMA.names, row, strict=True):
             self.cand[key].append(value)
@@ -318,16 +328,40 @@ def _renamed(alt: Alternative, name: str, explanation: str | None = None) -> Alt
 
 
 def fallback_alternatives(
-    case: LoanCase, policy: NightlyPolicy, curve: BurdenCurve, solver: str, reasons: str
+    case: LoanCase,
+    policy: NightlyPolicy,
+    curve: BurdenCurve,
+    solver: str,
+    reasons: str,
+    *,
+    keep: _Candidate | None = None,
+    miss_model: MissModel = DEFAULT_MISS_MODEL,
 ) -> list[Alternative]:
     """The next-best lawful restructures for a loan no optimised template could plan, in
     order: the HAMP waterfall (capitalise, cut the rate, extend, forbear), and a discounted
-    settlement. Each says why it is offered; a person reviews it (``needs_review``)."""
+    settlement. Each says why it is offered; a person reviews it (``needs_review``).
+
+    The waterfall is offered when it meets the policy's rules (:func:`lawful`) or, failing
+    only the yield floor, passes HAMP's own NPV test against ``keep``: its expected NPV under
+    ``miss_model`` (defaults and recoveries included) is at least that of leaving the
+    contract alone, and it concedes no more than ``Policy.settlement_discount``. Such a plan
+    carries ``"npv_test": true`` in its metrics, which the compliance check honours."""
     out: list[Alternative] = []
     why = f"fallback (no optimised plan was feasible: {reasons})"
     try:
         wf = waterfall_plan(case, policy.plan, "hamp", curve=curve)
-        out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {why}"))
+        if lawful(wf, case, policy):
+            out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {why}"))
+        elif keep is not None and lawful(wf, case, policy, yield_floor=False):
+            tested = _Candidate("", case, wf, "relaxed", keep.arm)
+            values = value_candidates([keep, tested], keep_as_of(keep), policy, miss_model)
+            concession = 1 - _cents(wf.metrics["lender_npv"]) / case.exposure
+            if values.expected_npv[1] >= values.expected_npv[0] and concession <= float(
+                policy.plan.settlement_discount
+            ):
+                wf = dataclasses.replace(wf, metrics={**wf.metrics, "npv_test": True})
+                text = "passes the NPV test: expected to recover more than the contract"
+                out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {why}; {text}"))
     except InputError:
         pass
     try:
@@ -336,6 +370,25 @@ def fallback_alternatives(
     except InputError:
         pass
     return out
+
+
+def lawful(
+    alt: Alternative, case: LoanCase, policy: NightlyPolicy, *, yield_floor: bool = True
+) -> bool:
+    """True when a baseline plan meets the policy's rules that the optimiser's templates
+    meet by construction: the yield floor (unless ``yield_floor`` is false), the
+    payment-to-income cap and the rate cap (the rules
+    :func:`repayplan.portfolio.compliance.check_compliance` re-checks)."""
+    rules = policy.plan
+    npv = _cents(alt.metrics["lender_npv"])
+    pti = alt.metrics.get("max_payment_to_income")
+    irr = Decimal(alt.metrics["irr_nominal_annual_percent"]) / 100
+    return (
+        (not yield_floor or npv >= (1 - float(rules.max_concession)) * case.exposure)
+        and pti is not None
+        and pti <= float(rules.pti_cap) + 1e-6
+        and irr <= rules.rate_cap
+    )
 
 
 @dataclass
@@ -370,13 +423,15 @@ def candidates_for_loan(
     *,
     solver: str = "fast",
     curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+    miss_model: MissModel = DEFAULT_MISS_MODEL,
 ) -> LoanCandidates:
     """``keep`` and the alternatives of one loan, with the quote's status and reasons, and
     the manual-review reason when nothing but ``keep`` could be offered.
 
     A loan in the champion arm of the policy experiment (:func:`in_champion_arm`) gets the
-    champion's decision only: the waterfall when it is past due or reports a hardship, else
-    its contract. Every other loan gets the optimised templates; when none is feasible, the
+    champion's decision only (besides ``keep``): the waterfall when it is past due or
+    reports a hardship; :func:`repayplan.portfolio.replan.choose` then takes it, outside
+    the selection. Every other loan gets the optimised templates; when none is feasible, the
     lawful fallbacks (:func:`fallback_alternatives`)."""
     loan_id = case.loan_id
     contract = contract_plan(case, policy.plan, curve)
@@ -399,7 +454,7 @@ def candidates_for_loan(
         if case.arrears > 0 or case.hardship is not None:
             try:
                 wf = waterfall_plan(case, policy.plan, "hamp", curve=curve)
-                out = [_Candidate(f"{run_id}:{loan_id}:waterfall", case, wf, "ok", arm)]
+                out.append(_Candidate(f"{run_id}:{loan_id}:waterfall", case, wf, "ok", arm))
             except InputError:
                 pass
         return LoanCandidates(out, "ok", ("champion arm: the HAMP waterfall policy",))
@@ -408,7 +463,9 @@ def candidates_for_loan(
     review = None
     if not alternatives:
         reasons = "; ".join(offer.reasons)
-        alternatives = fallback_alternatives(case, policy, curve, solver, reasons)
+        alternatives = fallback_alternatives(
+            case, policy, curve, solver, reasons, keep=keep, miss_model=miss_model
+        )
         status = "relaxed"
         if not alternatives:
             review = reasons
@@ -450,7 +507,9 @@ def generate_candidates(
             tables.failure(loan_id, "input", str(exc))
             continue
         try:
-            found = candidates_for_loan(case, record, policy, run_id, solver=solver, curve=curve)
+            found = candidates_for_loan(
+                case, record, policy, run_id, solver=solver, curve=curve, miss_model=miss_model
+            )
         except Exception as exc:  # one loan's failure is recorded, never fatal for the chunk
             tables.failure(loan_id, "quote", f"{type(exc).__name__}: {exc}")
             continue

@@ -90,6 +90,7 @@ def check_compliance(plans: pa.Table, installments: pa.Table, policy: Policy) ->
             "periods_per_year",
             "forborne_principal",
             "term_periods",
+            "metrics",
         ]
     ).to_pandas()
     inst = installments.to_pandas()
@@ -107,7 +108,15 @@ def check_compliance(plans: pa.Table, installments: pa.Table, policy: Policy) ->
         reasons[plan_id].append(
             f"affordability: payment-to-income {shown} above the {policy.pti_cap} cap"
         )
-    floor = (1 - float(policy.max_concession)) * offers["exposure"] - offers["term_periods"]
+    # A settlement forgives by design, and a fallback that passed the NPV test against the
+    # contract may concede more than the yield floor: their floor is the settlement discount.
+    npv_tested = offers["metrics"].str.contains('"npv_test": true', regex=False, na=False)
+    concession = np.where(
+        (offers["alternative"] == "settlement") | npv_tested,
+        float(policy.settlement_discount),
+        float(policy.max_concession),
+    )
+    floor = (1 - concession) * offers["exposure"] - offers["term_periods"]
     for plan_id, npv, need in zip(
         offers["plan_id"][offers["npv"] < floor],
         offers["npv"][offers["npv"] < floor],

@@ -273,18 +273,52 @@ def choose_plans(
     limits: PortfolioLimits | None = None,
     time_limit: float = 60.0,
 ) -> Selection:
-    """One plan per loan under the portfolio limits (exact CP-SAT up to the policy's
-    ``exact_max_loans`` loans, Lagrangian beyond); ``limits`` overrides the policy's."""
+    """One plan per loan under the portfolio limits (:func:`choose`); ``limits`` overrides
+    the policy's."""
     candidates = result.candidates.to_pandas()
     if limits is None:
         limits = portfolio_limits(prepared.policy, candidates, prepared.triggers)
-    return select_plans(
-        candidates,
-        limits,
-        method="auto",
-        exact_max_loans=prepared.policy.exact_max_loans,
-        time_limit=time_limit,
+    return choose(candidates, limits, prepared.policy, time_limit)
+
+
+def choose(
+    candidates: pd.DataFrame,
+    limits: PortfolioLimits,
+    policy: NightlyPolicy,
+    time_limit: float = 60.0,
+) -> Selection:
+    """The challenger arm's plans chosen by :func:`select_plans` under ``limits`` (exact
+    CP-SAT up to the policy's ``exact_max_loans`` loans, Lagrangian beyond); each loan of the
+    champion arm takes the champion's decision — its restructure when it has one, else
+    ``keep`` — outside the selection, as the experiment requires."""
+    champion = candidates["arm"] == "champion" if "arm" in candidates else None
+    if champion is None or not champion.any():
+        return select_plans(
+            candidates,
+            limits,
+            method="auto",
+            exact_max_loans=policy.exact_max_loans,
+            time_limit=time_limit,
+        )
+    fixed = (
+        candidates[champion]
+        .sort_values("restructure", ascending=False, kind="stable")
+        .drop_duplicates("loan_id")
     )
+    rest = candidates[~champion]
+    if rest.empty:
+        selection = Selection(rest, 0.0, 0.0, 0.0, "none", True)
+    else:
+        selection = select_plans(
+            rest,
+            limits,
+            method="auto",
+            exact_max_loans=policy.exact_max_loans,
+            time_limit=time_limit,
+        )
+    selection.chosen = pd.concat([selection.chosen, fixed], ignore_index=True)
+    selection.stats["champion_loans"] = len(fixed)
+    return selection
 
 
 def apply_compliance(

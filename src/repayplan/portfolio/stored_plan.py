@@ -44,7 +44,7 @@ def plan(
             f"unknown strategy {strategy!r}; use one of " + ", ".join(STRATEGIES), field="strategy"
         )
     if str(db) != ":memory:" and not Path(db).exists():
-        raise InputError("no such database file", field="db", record=str(db))
+        raise InputError("no such file", field="--db", record=str(db))
     con = connect(db, read_only=True)
     try:
         record = loan_for_planning(con, loan_id)
@@ -59,7 +59,9 @@ def plan(
         return quote(case, policy.plan, strategy, solver, preset, curve=curve)
     if preset is not None:
         raise InputError("a preset applies to --strategy waterfall only", field="preset")
-    found = candidates_for_loan(case, record, policy, "plan", solver=solver, curve=curve)
+    found = candidates_for_loan(
+        case, record, policy, "plan", solver=solver, curve=curve, miss_model=model
+    )
     outcomes = value_candidates(found.candidates, as_of, policy, model)
     alternatives: list[Alternative] = []
     for i, c in enumerate(found.candidates):

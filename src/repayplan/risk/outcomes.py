@@ -128,6 +128,19 @@ class Outcomes:
     collections: np.ndarray
 
 
+def _arrears_by_state(batch: PlanBatch, k: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """(plans, states) cents that ``k`` unpaid installments amount to: the loan's own arrears
+    for its starting state and above plus one installment per further miss; ``k``
+    installments after a cure."""
+    k0 = batch.unpaid0[:, None]
+    above = (k[None, :] >= k0) & (k0 > 0)
+    return np.where(
+        above,
+        batch.arrears0[:, None] + (k[None, :] - k0) * unit[:, None],
+        k[None, :] * unit[:, None],
+    )
+
+
 def plan_outcomes(
     batch: PlanBatch, model: MissModel, *, lgd: float, hurdle_rate: float
 ) -> Outcomes:
@@ -164,7 +177,7 @@ def plan_outcomes(
         pti = np.where(batch.income[:, t] > 0, pay / np.maximum(batch.income[:, t], 1.0), 10.0)
         h = model.hazard(pti[:, None], k[None, :], batch.segment[:, None])
         h = np.where(alive_state, h, 0.0)
-        arrears_k = k[None, :] * unit[:, None]
+        arrears_k = _arrears_by_state(batch, k, unit)
         paid = pi * (1.0 - h)
         cure_mass = paid[:, 1:].sum(axis=1) * q
         cash = paid.sum(axis=1) * pay + (paid[:, 1:] * arrears_k[:, 1:]).sum(axis=1) * q
@@ -177,7 +190,7 @@ def plan_outcomes(
         # The mass that rolled past the last alive state is the charge-off: drop it.
         over = k[None, :] >= limit[:, None]
         new = np.where(over, 0.0, new)
-        owed = batch.owed[:, t] + limit * unit
+        owed = batch.owed[:, t] + arrears_k[rows, last]
         discount = disc_rate ** (-due.astype(np.float64))
         value = cash + charged * recovery * owed
         npv += np.where(live, value * discount, 0.0)
@@ -190,7 +203,8 @@ def plan_outcomes(
     # Arrears still open after the last installment are never collected: charged off.
     leftover = pi[:, 1:].sum(axis=1)
     end_month = batch.due_month.max(axis=1) + 6
-    left_owed = (pi[:, 1:] * (k[None, 1:] * unit[:, None])).sum(axis=1)
+    arrears_k = _arrears_by_state(batch, k, unit)
+    left_owed = (pi[:, 1:] * arrears_k[:, 1:]).sum(axis=1)
     npv += left_owed * recovery * disc_rate ** (-end_month.astype(np.float64))
     total_co += leftover
     co12 += np.where(end_month <= 12, leftover, 0.0)

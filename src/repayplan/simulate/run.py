@@ -126,15 +126,12 @@ class _Optimiser:
     policy: NightlyPolicy
 
     def rows(self, book: Book, budget: float | None = None, *, use_budget: bool = False) -> Rows:
-        from repayplan.portfolio.replan import portfolio_limits
-        from repayplan.portfolio.selection import select_plans
+        from repayplan.portfolio.replan import choose, portfolio_limits
 
         limits = portfolio_limits(self.policy, self.candidates, self.triggers)
         if use_budget:
             limits = dataclasses.replace(limits, concession_budget=budget)
-        selection = select_plans(
-            self.candidates, limits, method="auto", exact_max_loans=self.policy.exact_max_loans
-        )
+        selection = choose(self.candidates, limits, self.policy)
         chosen = self.plans[self.plans["plan_id"].isin(selection.chosen["plan_id"])]
         return rows_from_tables(book, chosen, self.installments)
 

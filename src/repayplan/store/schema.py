@@ -66,6 +66,8 @@ DEFAULT_POLICY = {
     "max_holiday_months": 3,
     "min_payment": "10.00",
     "lgd": "0.45",
+    "default_cost": "0.5",
+    "collection_floor_share": "0.8",
 }
 
 
