@@ -54,7 +54,7 @@ p.lead { margin:2px 0 12px; color:var(--muted); font-size:.9rem; }
 .grid2 > div { min-width:0; overflow-x:auto; }
 @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } }
 figure.chart { margin:0 0 10px; }
-figure.chart svg { width:100%; height:auto; display:block; }
+figure.chart svg { width:100%; max-width:760px; height:auto; display:block; }
 table.data { border-collapse:collapse; width:100%; font-size:.85rem; margin:6px 0 4px; }
 table.data th, table.data td { padding:5px 8px; border-bottom:1px solid var(--line);
         text-align:left; vertical-align:top; }

@@ -10,7 +10,7 @@ from typing import Any
 
 from repayplan.errors import InputError
 from repayplan.report.data import ReportData, load
-from repayplan.report.render import SECTIONS, headline, render
+from repayplan.report.render import SECTIONS, figures, render
 
 #: Where reports go unless told otherwise: ``reports/`` beside the database file.
 REPORT_FOLDER = "reports"
@@ -88,26 +88,3 @@ def write_report(data: ReportData, db: str | Path, out: str | Path | None = None
         figures=figures(data),
         bytes=len(page.encode("utf-8")),
     )
-
-
-def figures(data: ReportData) -> dict[str, Any]:
-    """The headline figures of ``data`` (what the at-a-glance panel shows)."""
-    h = headline(data)
-    return {
-        "loans_considered": h.considered,
-        "loans_triggered": h.triggered,
-        "loans_replanned": h.replanned,
-        "loans_restructured": h.restructured,
-        "concession": round(h.concession, 2),
-        "concession_budget": h.budget,
-        "expected_loss_before": round(h.el_before, 2),
-        "expected_loss_after": round(h.el_after, 2),
-        "manual_review": h.manual_review,
-        "to_approve": h.needs_approval,
-        "failed": h.failed,
-        "binding_limits": [r.name for r in h.binding],
-        "earlier_plans_tracked": h.earlier_plans,
-        "early_warnings": h.early_warnings,
-        "simulation": data.simulation is not None,
-        "currency": data.currency,
-    }

@@ -207,7 +207,9 @@ def grouped_bars(
             capsize=3 if yerr else 0,
             error_kw={"ecolor": "#3d4852", "elinewidth": 1},
         )
-    ax.set_xticks(range(len(categories)), [str(c) for c in categories])
+    # Long names on two lines so that neighbours never overlap.
+    names = [str(c) if len(str(c)) <= 10 else str(c).replace(" ", "\n", 1) for c in categories]
+    ax.set_xticks(range(len(categories)), names)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(axis="x", visible=False)

@@ -22,6 +22,15 @@ class Query:
     sql: str
 
 
+#: The main cause of a manual review, read off the planner's reason text (its first clause
+#: names the constraint that stopped each alternative).
+_CAUSE = """CASE
+           WHEN reason LIKE '%yield floor%' THEN 'yield floor: no affordable plan keeps NPV'
+           WHEN reason LIKE '%affordab%' THEN 'affordability: income too low for any plan'
+           WHEN reason LIKE '%minimum payment%' THEN 'minimum payment above what is affordable'
+           WHEN reason LIKE '%no single constraint%' THEN 'constraints jointly infeasible'
+           ELSE 'other' END"""
+
 QUERIES: tuple[Query, ...] = (
     Query(
         "run",
@@ -90,10 +99,13 @@ ORDER BY c.concession DESC, c.loan_id""",
     ),
     Query(
         "failures",
-        "Manual reviews (no feasible plan) and failures, by stage and reason",
-        """SELECT stage, reason, count(*) AS loans, min(loan_id) AS example_loan
+        "Manual reviews (no feasible plan, by main cause) and failures (by stage and reason)",
+        f"""SELECT stage,
+       CASE WHEN stage = 'manual_review' THEN {_CAUSE}
+            ELSE reason END AS reason,
+       count(*) AS loans, min(loan_id) AS example_loan
 FROM plan_failures WHERE run_id = $run_id
-GROUP BY stage, reason ORDER BY stage = 'manual_review' DESC, loans DESC, reason""",
+GROUP BY 1, 2 ORDER BY stage = 'manual_review' DESC, loans DESC, reason""",
     ),
     Query(
         "reviews",
@@ -115,14 +127,44 @@ ORDER BY p.concession DESC, p.loan_id""",
     ),
     Query(
         "adherence",
-        "How restructured plans of earlier runs are performing (planned versus paid)",
-        """SELECT a.loan_id, a.alternative, a.run_id, a.plan_as_of, a.installments_due,
-       a.planned_to_date, a.paid_to_date, a.shortfall, a.adherence_ratio,
-       a.installments_missed, a.first_missed_due_date
-FROM plan_adherence a
-WHERE a.alternative <> 'keep'
-  AND a.plan_as_of < (SELECT as_of FROM runs WHERE run_id = $run_id)
-ORDER BY a.installments_missed DESC, a.shortfall DESC, a.loan_id""",
+        "How restructured plans of earlier runs are performing: for each loan, the plan in "
+        "force before this run (the newest chosen by an earlier run), planned against paid "
+        "up to this run's as_of",
+        """WITH this AS (SELECT as_of FROM runs WHERE run_id = $run_id),
+plan AS (
+    SELECT p.plan_id, p.loan_id, p.run_id, p.alternative, r.as_of AS plan_as_of
+    FROM plans p JOIN runs r USING (run_id)
+    WHERE p.chosen AND r.as_of < (SELECT as_of FROM this)
+      AND r.status IN ('succeeded', 'partial')
+    QUALIFY row_number() OVER (
+        PARTITION BY p.loan_id ORDER BY r.as_of DESC, p.created_at DESC, p.plan_id DESC) = 1),
+restructured AS (SELECT * FROM plan WHERE alternative <> 'keep'),
+due AS (
+    SELECT i.plan_id, i.due_date, i.payment,
+           sum(i.payment) OVER (PARTITION BY i.plan_id ORDER BY i.number) AS planned_cum
+    FROM plan_installments i JOIN restructured USING (plan_id)
+    WHERE i.due_date <= (SELECT as_of FROM this)),
+paid AS (
+    SELECT s.plan_id, sum(pay.amount) AS paid_to_date
+    FROM restructured s JOIN payments pay USING (loan_id)
+    WHERE pay.payment_date > s.plan_as_of AND pay.payment_date <= (SELECT as_of FROM this)
+    GROUP BY s.plan_id)
+SELECT s.loan_id, s.alternative, s.run_id, s.plan_as_of,
+       count(due.due_date) AS installments_due,
+       coalesce(sum(due.payment), 0) AS planned_to_date,
+       coalesce(any_value(paid.paid_to_date), 0) AS paid_to_date,
+       coalesce(sum(due.payment), 0) - coalesce(any_value(paid.paid_to_date), 0) AS shortfall,
+       coalesce(any_value(paid.paid_to_date), 0) / nullif(sum(due.payment), 0)
+           AS adherence_ratio,
+       count(due.due_date) FILTER (
+           WHERE due.planned_cum > coalesce(paid.paid_to_date, 0)) AS installments_missed,
+       min(due.due_date) FILTER (
+           WHERE due.planned_cum > coalesce(paid.paid_to_date, 0)) AS first_missed_due_date,
+       list_contains(t.reasons, 'off_track') AS replanned_tonight
+FROM restructured s LEFT JOIN due USING (plan_id) LEFT JOIN paid USING (plan_id)
+LEFT JOIN replan_triggers t ON t.run_id = $run_id AND t.loan_id = s.loan_id
+GROUP BY s.plan_id, s.loan_id, s.alternative, s.run_id, s.plan_as_of, t.reasons
+ORDER BY installments_missed DESC, shortfall DESC, s.loan_id""",
     ),
     Query(
         "book_restructured",
@@ -136,7 +178,8 @@ GROUP BY delinquency_bucket ORDER BY delinquency_bucket""",
     Query(
         "manual_review_loans",
         "Loans with no feasible plan (they keep their contract and go to a person)",
-        """SELECT loan_id, reason FROM plan_failures
+        f"""SELECT loan_id, {_CAUSE} AS cause, reason
+FROM plan_failures
 WHERE run_id = $run_id AND stage = 'manual_review' ORDER BY loan_id""",
     ),
     Query(

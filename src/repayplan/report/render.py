@@ -4,6 +4,7 @@ sorting script; nothing loaded from anywhere). Pure: :class:`ReportData` in, tex
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def table(
     """A sortable HTML table of ``rows`` (numbers carry their raw value in ``data-v``)."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
     head = "".join(
-        f'<th class="{"num" if c.kind in ("money", "pct", "int", "num") else ""}" '
+        f'<th class="{"num" if c.kind in ("money", "pct", "int", "num", "fmt") else ""}" '
         f'scope="col">{esc(c.header)}</th>'
         for c in cols
     )
@@ -109,6 +110,10 @@ def table(
         cells = []
         for c in cols:
             v = rec.get(c.key)
+            if c.kind == "fmt":  # (shown text, raw value to sort by)
+                shown, raw = v
+                cells.append(f'<td class="num" data-v="{_num(raw) or 0}">{esc(shown)}</td>')
+                continue
             text = _FORMAT[c.kind](v)
             if c.kind in ("money", "pct", "int", "num"):
                 raw = _num(v)
@@ -596,10 +601,10 @@ def _limits(data: ReportData, h: Headline) -> str:
     recs = [
         {
             "name": r.name,
-            "used": r.used,
-            "limit": r.limit,
+            "used": (money(r.used, 2 if r.money else 0), r.used),
+            "limit": (money(r.limit, 2 if r.money else 0), r.limit),
             "state": "binding" if r.binding else "slack",
-            "price": r.price,
+            "price": (f"{r.price:,.4f}" if r.price < 10 else money(r.price), r.price),
             "worth": r.worth if r.price > 1e-9 else 0.0,
             "advice": r.advice,
             "unit": cur if r.money else "loans",
@@ -610,11 +615,11 @@ def _limits(data: ReportData, h: Headline) -> str:
         recs,
         [
             Col("name", "limit"),
-            Col("used", "used", "num"),
-            Col("limit", "limit", "num"),
+            Col("used", "used", "fmt"),
+            Col("limit", "limit", "fmt"),
             Col("unit", "unit"),
             Col("state", "state"),
-            Col("price", f"multiplier ({cur} of value per unit)", "num"),
+            Col("price", f"multiplier ({cur} of value per unit)", "fmt"),
             Col("worth", f"worth of one step ({cur})", "money"),
             Col("advice", "what relaxing it is worth"),
         ],
@@ -640,18 +645,30 @@ def _reviews(data: ReportData, h: Headline) -> str:
     parts = []
     mr = data.manual_review
     if len(mr):
+        per_loan = data.frame("manual_review_loans").assign(
+            short=lambda f: f["reason"].map(lambda r: r if len(r) <= 220 else r[:220] + " …")
+        )
         parts.append(
             f"<h3>No feasible plan: {count(h.manual_review)} loans kept their contract and "
             "wait for a person</h3>"
             + table(
                 mr,
                 [
-                    Col("reason", "why no plan was feasible"),
+                    Col("reason", "main cause"),
                     Col("loans", "loans", "int"),
                     Col("example_loan", "example loan"),
                 ],
                 table_id="t-manual",
             )
+            + '<details><summary class="note">Each loan with the planner\'s reason '
+            "(the full text per alternative is in the drill-down)</summary>"
+            + table(
+                per_loan,
+                [Col("loan_id", "loan"), Col("cause", "main cause"), Col("short", "reason")],
+                table_id="t-manual-loans",
+                scroll=True,
+            )
+            + "</details>"
         )
     else:
         parts.append(
@@ -697,7 +714,7 @@ def _reviews(data: ReportData, h: Headline) -> str:
     msg = esc(data.run.get("message") or "")
     lead = f"Run status <b>{status}</b>. {msg}" if msg else f"Run status <b>{status}</b>."
     del fails
-    return _section("reviews", lead, "".join(parts), "failures", "reviews")
+    return _section("reviews", lead, "".join(parts), "failures", "manual_review_loans", "reviews")
 
 
 def _performance(data: ReportData, h: Headline) -> str:
@@ -722,7 +739,9 @@ def _performance(data: ReportData, h: Headline) -> str:
         ratio = adh["paid_to_date"].astype(float).sum() / max(
             adh["planned_to_date"].astype(float).sum(), 1e-9
         )
-        warn = adh[missed > 0]
+        warn = adh[missed > 0].assign(
+            tonight=lambda f: f["replanned_tonight"].map(lambda v: "yes (off_track)" if v else "")
+        )
         tab = (
             table(
                 warn,
@@ -734,6 +753,7 @@ def _performance(data: ReportData, h: Headline) -> str:
                     Col("shortfall", f"shortfall ({cur})", "money"),
                     Col("adherence_ratio", "paid / planned", "pct"),
                     Col("first_missed_due_date", "first missed", "date"),
+                    Col("tonight", "re-planned tonight"),
                 ],
                 table_id="t-early-warning",
                 scroll=len(warn) > 12,
@@ -743,8 +763,9 @@ def _performance(data: ReportData, h: Headline) -> str:
         )
         parts.append(
             f'<div class="grid2"><div>{_figure(chart)}</div><div><p>{count(len(adh))} plans '
-            f"tracked, {pct(ratio)} of the amount due paid. <b>Early warnings</b> (the next run "
-            f"re-plans them, trigger <code>off_track</code>):</p>{tab}</div></div>"
+            f"tracked up to {esc(data.as_of)}, {pct(ratio)} of the amount due paid. "
+            f"<b>{count(len(warn))} early warnings</b> (a missed installment; the run re-plans "
+            f"them, trigger <code>off_track</code>):</p></div></div>{tab}"
         )
     else:
         parts.append(
@@ -776,9 +797,10 @@ def _performance(data: ReportData, h: Headline) -> str:
             f'<div class="grid2"><div>{_figure(chart)}</div><div>{tab}</div></div>'
         )
     lead = (
-        "Planned against paid for each restructured plan chosen by an earlier run (view "
-        "<code>plan_adherence</code>; <code>early_warning</code> lists those that missed an "
-        "installment), and every open loan ever restructured by delinquency today."
+        "For each loan, the restructured plan in force before this run (chosen by an earlier "
+        "run): planned against paid up to this run's date, as the views "
+        "<code>plan_adherence</code> and <code>early_warning</code> compute it for the latest "
+        "plans; and every open loan ever restructured, by delinquency today."
     )
     return _section("performance", lead, "".join(parts), "adherence", "book_restructured")
 
@@ -945,8 +967,15 @@ def _drilldown(data: ReportData) -> str:
     out = []
     for i, loan in enumerate(loans):
         lp = plans[plans["loan_id"] == loan]
+        detail = ""
         if loan in failures_by_loan:
-            tag = "no feasible plan: " + failures_by_loan[loan]
+            cause, reason = failures_by_loan[loan]
+            tag = "no feasible plan: " + cause
+            items = "".join(f"<li>{esc(part)}</li>" for part in reason.split("; "))
+            detail = (
+                '<p class="note">Why each alternative was not offered:</p>'
+                f'<ul class="note">{items}</ul>'
+            )
         elif loan in review_why:
             tag = "to approve: " + str(review_why[loan])
         else:
@@ -1008,7 +1037,7 @@ def _drilldown(data: ReportData) -> str:
         opened = " open" if i == 0 else ""
         out.append(
             f'<details class="loan" id="loan-{esc(loan)}"{opened}><summary>Loan {esc(loan)}'
-            f'<span class="tag">{esc(tag)}</span></summary><div class="body">{side}{chart}'
+            f'<span class="tag">{esc(tag)}</span></summary><div class="body">{detail}{side}{chart}'
             "</div></details>"
         )
     lead = (
@@ -1019,10 +1048,36 @@ def _drilldown(data: ReportData) -> str:
     return _section("drilldown", lead, "".join(out), "drilldown_plans", "drilldown_schedules")
 
 
-def _failure_reasons(data: ReportData) -> dict[str, str]:
-    """Loan → why no plan was feasible (loans in manual review)."""
+def _failure_reasons(data: ReportData) -> dict[str, tuple[str, str]]:
+    """Loan → (main cause, the planner's reason) for the loans with no feasible plan."""
     frame = data.frame("manual_review_loans")
-    return {str(k): str(v) for k, v in zip(frame["loan_id"], frame["reason"], strict=True)}
+    return {
+        str(k): (str(c), str(r))
+        for k, c, r in zip(frame["loan_id"], frame["cause"], frame["reason"], strict=True)
+    }
+
+
+def figures(data: ReportData) -> dict[str, Any]:
+    """The headline figures of ``data`` (what the at-a-glance panel shows)."""
+    h = headline(data)
+    return {
+        "loans_considered": h.considered,
+        "loans_triggered": h.triggered,
+        "loans_replanned": h.replanned,
+        "loans_restructured": h.restructured,
+        "concession": round(h.concession, 2),
+        "concession_budget": h.budget,
+        "expected_loss_before": round(h.el_before, 2),
+        "expected_loss_after": round(h.el_after, 2),
+        "manual_review": h.manual_review,
+        "to_approve": h.needs_approval,
+        "failed": h.failed,
+        "binding_limits": [r.name for r in h.binding],
+        "earlier_plans_tracked": h.earlier_plans,
+        "early_warnings": h.early_warnings,
+        "simulation": data.simulation is not None,
+        "currency": data.currency,
+    }
 
 
 def render(data: ReportData, generated_at: datetime | None = None) -> str:
@@ -1056,6 +1111,8 @@ def render(data: ReportData, generated_at: datetime | None = None) -> str:
         ]
     )
     gen = (generated_at or datetime.now()).strftime("%Y-%m-%d %H:%M")
+    # Machine-readable headline figures (not executed: a JSON data block).
+    figures_json = json.dumps(figures(data), default=str).replace("</", "<\\/")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
@@ -1073,6 +1130,7 @@ def render(data: ReportData, generated_at: datetime | None = None) -> str:
 <main>{body}</main>
 <footer>repayplan morning report · generated {gen} from the run's stored results only ·
 every figure's SQL is under its section</footer>
+<script type="application/json" id="report-figures">{figures_json}</script>
 <script>{JS}</script>
 </body></html>
 """
