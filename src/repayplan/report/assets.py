@@ -29,7 +29,7 @@ nav.toc { background:#fff; border-bottom:1px solid var(--line); padding:8px 32px
 nav.toc a { color:var(--navy); text-decoration:none; }
 nav.toc a:hover { text-decoration:underline; }
 main { max-width:1180px; margin:0 auto; padding:20px 32px 48px; }
-.kpis { display:grid; grid-template-columns:repeat(auto-fit, minmax(165px, 1fr)); gap:12px;
+.kpis { display:grid; grid-template-columns:repeat(auto-fit, minmax(140px, 1fr)); gap:12px;
         margin-bottom:16px; }
 .kpi { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 14px; }
 .kpi .label { color:var(--muted); font-size:.78rem; text-transform:uppercase; letter-spacing:.5px; }

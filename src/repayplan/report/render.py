@@ -252,6 +252,7 @@ class Headline:
     earlier_plans: int
     earlier_on_track: int
     early_warnings: int
+    replanned_off_track: int
     book_restructured: int
     book_current: int
 
@@ -289,6 +290,11 @@ def headline(data: ReportData) -> Headline:
         earlier_plans=len(adherence),
         earlier_on_track=int((adherence["installments_missed"] == 0).sum()),
         early_warnings=int((adherence["installments_missed"] > 0).sum()),
+        replanned_off_track=int(
+            ((adherence["installments_missed"] > 0) & adherence["replanned_tonight"].fillna(False))
+            .astype(bool)
+            .sum()
+        ),
         book_restructured=int(book["loans"].sum()),
         book_current=int(book.loc[book["bucket"] == "current", "loans"].sum()),
     )
@@ -335,6 +341,16 @@ def _glance(data: ReportData, h: Headline) -> str:
                 "warn" if h.manual_review else "",
             ),
             _kpi("Failures", count(h.failed), "loans not planned", "warn" if h.failed else ""),
+            _kpi(
+                "Earlier plans on track",
+                f"{count(h.earlier_on_track)} / {count(h.earlier_plans)}"
+                if h.earlier_plans
+                else "–",
+                f"{count(h.early_warnings)} early warnings"
+                if h.earlier_plans
+                else "none tracked yet",
+                "warn" if h.early_warnings else "",
+            ),
         ]
     )
     items = []
@@ -366,7 +382,8 @@ def _glance(data: ReportData, h: Headline) -> str:
         items.append(
             f"<li><b>Earlier restructured plans: {count(h.earlier_on_track)} of "
             f"{count(h.earlier_plans)} keeping up</b>; {count(h.early_warnings)} early "
-            "warnings (re-planned next run).</li>"
+            f"warnings, {count(h.replanned_off_track)} of them re-planned tonight as off "
+            "track.</li>"
         )
     else:
         items.append(
