@@ -217,7 +217,7 @@ ORDER BY s.run_id IS NULL, s.created_at DESC LIMIT 1""",
     ),
     Query(
         "simulation_results",
-        "Policy comparison and efficient frontier (rows of that simulation; ``$sim_id``)",
+        "Policy comparison and efficient frontier (rows of that simulation, `$sim_id`)",
         """SELECT policy, concession_budget, segment, metric, horizon_months, estimate,
        ci_low, ci_high, versus
 FROM simulation_results WHERE sim_id = $sim_id
