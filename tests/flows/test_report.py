@@ -143,9 +143,7 @@ def test_the_run_is_published_to_prefect(nights, prefect_server):
     by_key: dict[str, list] = {}
     for art in found:
         by_key.setdefault(art["key"], []).append(art)
-    assert {SUMMARY_KEY, LINK_KEY, TABLE_KEYS["alternatives"], TABLE_KEYS["limits"]} <= set(
-        by_key
-    )
+    assert {SUMMARY_KEY, LINK_KEY, TABLE_KEYS["alternatives"], TABLE_KEYS["limits"]} <= set(by_key)
     summaries = [a["data"] for a in by_key[SUMMARY_KEY]]
     assert any(second.run_id in s and "restructured" in s for s in summaries)
     links = [a["data"] for a in by_key[LINK_KEY]]

@@ -34,6 +34,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 LIMIT_KIND_FLOOR = "collection floor month "
+#: Most rows a table shows (the page stays small for a million-loan book).
+TABLE_ROWS_MAX = 500
+#: Most loans drawn in the PD scatter (the largest concessions first).
+SCATTER_POINTS_MAX = 2000
 
 
 def esc(value: Any) -> str:
@@ -97,9 +101,13 @@ def table(
     table_id: str | None = None,
     scroll: bool = False,
     row_class: Callable[[dict[str, Any]], str] | None = None,
+    limit: int = TABLE_ROWS_MAX,
 ) -> str:
-    """A sortable HTML table of ``rows`` (numbers carry their raw value in ``data-v``)."""
+    """A sortable HTML table of ``rows`` (numbers carry their raw value in ``data-v``); at
+    most ``limit`` rows are shown, with a note saying how many the query gives."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+    total = len(records)
+    records = records[:limit]
     head = "".join(
         f'<th class="{"num" if c.kind in ("money", "pct", "int", "num", "fmt") else ""}" '
         f'scope="col">{esc(c.header)}</th>'
@@ -127,6 +135,11 @@ def table(
         f'<table class="data sortable"{ident}><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+    if total > len(records):
+        out += (
+            f'<p class="note">Showing the first {count(len(records))} of {count(total)} rows; '
+            "the section's SQL gives them all.</p>"
+        )
     return f'<div class="scroll">{out}</div>' if scroll else out
 
 
@@ -571,10 +584,12 @@ def _risk(data: ReportData, h: Headline) -> str:
         currency=cur,
         colors=(charts.GREY, charts.TEAL),
     )
+    drawn = loans.head(SCATTER_POINTS_MAX)  # ordered by concession, largest first
     scatter = charts.scatter_before_after(
-        loans["pd_before"].astype(float).tolist(),
-        loans["pd_after"].astype(float).tolist(),
-        "PD per restructured loan",
+        drawn["pd_before"].astype(float).tolist(),
+        drawn["pd_after"].astype(float).tolist(),
+        "PD per restructured loan"
+        + (f" (largest {count(len(drawn))} concessions)" if len(drawn) < len(loans) else ""),
     )
     summary = table(
         [
