@@ -52,6 +52,9 @@ p.lead { margin:2px 0 12px; color:var(--muted); font-size:.9rem; }
 .grid2 { display:grid; grid-template-columns: minmax(0, 1.25fr) minmax(0, 1fr); gap:18px;
          align-items:start; }
 .grid2 > div { min-width:0; overflow-x:auto; }
+.grid2.wide { grid-template-columns: minmax(0, 0.85fr) minmax(0, 1.15fr); }
+table.data.side { width:auto; min-width:60%; }
+table.data.side th[scope=row] { width:190px; }
 @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } }
 figure.chart { margin:0 0 10px; }
 figure.chart svg { width:100%; max-width:760px; height:auto; display:block; }

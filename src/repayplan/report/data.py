@@ -79,7 +79,8 @@ def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def resolve_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
-    """``run_id`` if the store has it, else (``None``) the newest finished nightly run."""
+    """``run_id`` if the store has it, else (``None``) the newest finished (``succeeded`` or
+    ``partial``) nightly run: latest ``as_of``, then latest finish."""
     if run_id is not None:
         found = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()
         if not found[0][0]:
@@ -87,6 +88,7 @@ def resolve_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str:
         return run_id
     rows = con.execute(
         "SELECT run_id FROM runs WHERE status IN ('succeeded', 'partial') "
+        "AND coalesce(kind, 'nightly') = 'nightly' "
         "ORDER BY as_of DESC, finished_at DESC NULLS LAST, started_at DESC LIMIT 1"
     ).fetchall()
     if not rows:

@@ -54,9 +54,11 @@ GROUP BY reason ORDER BY loans DESC, reason""",
     Query(
         "ineligible",
         "Triggered loans that were not re-planned, by reason",
-        """SELECT ineligible_reason AS reason, count(*) AS loans
+        r"""SELECT regexp_replace(ineligible_reason, '\d{4}-\d{2}-\d{2}', '(a date)', 'g')
+           AS reason,
+       count(*) AS loans
 FROM replan_triggers WHERE run_id = $run_id AND NOT eligible
-GROUP BY ineligible_reason ORDER BY loans DESC, reason""",
+GROUP BY 1 ORDER BY loans DESC, reason""",
     ),
     Query(
         "alternatives",
@@ -226,3 +228,29 @@ ORDER BY policy, metric, horizon_months, concession_budget""",
 )
 
 BY_NAME: dict[str, Query] = {q.name: q for q in QUERIES}
+
+BEGIN, END = (
+    "<!-- sql:begin (python -m repayplan.report.queries docs/report.md) -->",
+    "<!-- sql:end -->",
+)
+
+
+def markdown() -> str:
+    """Every query as a Markdown section (what ``docs/report.md`` carries)."""
+    return "".join(f"\n### `{q.name}` — {q.figure}\n\n```sql\n{q.sql}\n```\n" for q in QUERIES)
+
+
+def update_docs(path: str) -> None:
+    """Rewrite the part of ``path`` between the markers with :func:`markdown`."""
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    Path(path).write_text(f"{head}{BEGIN}\n{markdown()}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    update_docs(sys.argv[1])

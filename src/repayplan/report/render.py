@@ -381,8 +381,9 @@ def _glance(data: ReportData, h: Headline) -> str:
         )
     items.append(
         f"<li><b>It cost {money(h.concession, 0)} {esc(cur)}</b> of concession ({share}); "
-        f"expected loss on the restructured loans goes from {money(h.el_before, 0)} to "
-        f"{money(h.el_after, 0)} {esc(cur)}.</li>"
+        f"on the restructured loans expected loss goes from {money(h.el_before, 0)} to "
+        f"{money(h.el_after, 0)} {esc(cur)} and mean PD from {pct(h.pd_before)} to "
+        f"{pct(h.pd_after)}.</li>"
     )
     if h.binding:
         top = max(h.binding, key=lambda r: r.worth)
@@ -477,7 +478,7 @@ def _alternatives(data: ReportData, h: Headline) -> str:
             ],
             table_id="t-alternatives",
         )
-        body = f'<div class="grid2"><div>{_figure(chart)}</div><div>{tab}</div></div>'
+        body = f'<div class="grid2 wide"><div>{_figure(chart)}</div><div>{tab}</div></div>'
     lead = (
         "<code>keep</code> is the contract as it stands; every other alternative is an "
         "optimised plan (schedules, reasons and figures in the drill-down)."
