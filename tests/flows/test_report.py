@@ -223,3 +223,22 @@ def test_report_opens_in_headless_chromium_offline(nights, tmp_path):
     finally:
         browser.quit()
     assert shot.stat().st_size > 20_000
+
+
+def test_demo_prints_the_path_of_its_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from repayplan.cli import app
+
+    db = tmp_path / "demo.duckdb"
+    result = CliRunner().invoke(
+        app, ["demo", "--db", str(db), "--loans", "300", "--runner", "threads"]
+    )
+    assert result.exit_code == 0, result.output
+    printed = re.search(
+        r"morning report of this run.*?: (\S+\.html)", result.output.replace("\n", "")
+    )
+    assert printed, result.output
+    path = Path(printed.group(1))
+    assert path.is_file() and path.parent == (tmp_path / "reports").resolve()
+    assert 'id="glance"' in path.read_text()
