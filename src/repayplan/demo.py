@@ -8,6 +8,7 @@ a few minutes on two cores.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,7 +17,7 @@ from typing import Any
 
 from repayplan.errors import InputError
 from repayplan.portfolio.replan import RunSummary, replan
-from repayplan.store.connection import DEFAULT_DB
+from repayplan.store.connection import DEFAULT_DB, connect
 from repayplan.store.demo import init_demo
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,30 @@ def _fit_risk(db: str | Path) -> str:
     return f"{report.kind} {report.model_id} (AUC {report.auc:.3f})"
 
 
+#: The demo keeps this share of loans on the champion policy (the HAMP waterfall), so the
+#: champion–challenger comparison has data; a lender's own books start at 0.
+DEMO_CHAMPION_SHARE = 0.05
+
+
+def _demo_policy(db: str | Path) -> None:
+    """Activate the default policy with the demo's champion share (one new version)."""
+    from repayplan.store.schema import DEFAULT_POLICY
+
+    params = {**DEFAULT_POLICY, "champion_share": DEMO_CHAMPION_SHARE}
+    con = connect(db)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("UPDATE policy_versions SET active = false WHERE active")
+        con.execute(
+            "INSERT INTO policy_versions VALUES ('demo-v1', current_timestamp, ?, ?::JSON, true) "
+            "ON CONFLICT DO UPDATE SET parameters = excluded.parameters, active = true",
+            ["Default policy with a 5 % champion arm (demo)", json.dumps(params)],
+        )
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
 def demo(
     db: str | Path = DEFAULT_DB,
     loans: int = 10_000,
@@ -83,6 +108,7 @@ def demo(
     """Replace ``db`` by a fresh demo portfolio of ``loans`` loans, fit the risk model (when
     the risk layer can), and re-plan the triggered loans once as of the portfolio date."""
     summary = init_demo(db, loans=loans, seed=seed, as_of=as_of)
+    _demo_policy(db)
     model = _fit_risk(db)
     run = replan(db, summary.as_of, runner=runner, workers=workers)
     return DemoResult(str(db), summary.loans, summary.as_of, model, run)

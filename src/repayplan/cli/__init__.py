@@ -15,6 +15,7 @@ for _name in (
     "portfolio_cmds",
     "demo_cmds",
     "report_cmds",
+    "simulate_cmds",
 ):
     try:
         importlib.import_module(f"repayplan.cli.{_name}")

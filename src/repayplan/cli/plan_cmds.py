@@ -1,5 +1,5 @@
 """``repayplan quote`` and ``repayplan plan``: thin shells over :func:`repayplan.plans.quote.quote`
-and :func:`repayplan.plans.quote.plan`."""
+and :func:`repayplan.portfolio.stored_plan.plan`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from repayplan.errors import InputError
 from repayplan.finance import to_cents
 from repayplan.plans.alternative import Quote
 from repayplan.plans.case import LoanCase, Policy
-from repayplan.plans.quote import plan as plan_loan
 from repayplan.plans.quote import quote as quote_case
+from repayplan.portfolio.stored_plan import plan as plan_stored
 
 HARDSHIP_CHOICES = ("job_loss", "illness", "business_downturn", "seasonal", "none")
 
@@ -150,16 +150,7 @@ def plan(
     solver: str = typer.Option("fast", help="Solver strategy."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Plans for a stored loan (read from the DuckDB portfolio)."""
-    from repayplan.store.connection import connect
-    from repayplan.store.queries import loan_for_planning
-
-    if not db.exists():
-        raise InputError("no such file", field="--db", record=str(db))
-    con = connect(db, read_only=True)
-    try:
-        record = loan_for_planning(con, loan_id)
-    finally:
-        con.close()
-    result = plan_loan(record, loan_id=loan_id, strategy=strategy, solver=solver, preset=preset)
+    """Plans for a stored loan, as tonight's nightly run would offer them (library:
+    repayplan.portfolio.stored_plan.plan)."""
+    result = plan_stored(db, loan_id, strategy=strategy, solver=solver, preset=preset)
     _show(result, as_json)

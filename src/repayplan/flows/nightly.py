@@ -61,8 +61,10 @@ def prepare_task(
 
 
 @task(name="candidates", retries=2, retry_delay_seconds=1, **_TASK)
-def candidates_task(chunk: Any, as_of: date, policy: NightlyPolicy, run_id: str, curve: Any):
-    return generate_candidates(chunk, as_of, policy, run_id, curve=curve)
+def candidates_task(
+    chunk: Any, as_of: date, policy: NightlyPolicy, run_id: str, curve: Any, miss_model: Any
+):
+    return generate_candidates(chunk, as_of, policy, run_id, curve=curve, miss_model=miss_model)
 
 
 @task(name="select", **_TASK)
@@ -138,7 +140,9 @@ def nightly_replan(
             chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
             prepared.loans = prepared.loans.iloc[:0]  # the chunks hold the rows now
             futures = [
-                candidates_task.submit(c, as_of, prepared.policy, run_id, prepared.curve)
+                candidates_task.submit(
+                    c, as_of, prepared.policy, run_id, prepared.curve, prepared.miss_model
+                )
                 for c in chunks
             ]
             del chunks

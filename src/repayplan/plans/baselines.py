@@ -332,6 +332,11 @@ def period_incomes(case: LoanCase, dates: Sequence[date], periods_per_year: int)
         recovered = add_months(case.start, case.recovery_months)
         hardship = np.array([d <= recovered for d in dates], dtype=bool)
     factor = np.where(hardship, case.hardship_income_factor, 1.0)
+    if case.income_change_months is not None:
+        changed = add_months(case.start, case.income_change_months)
+        factor = factor * np.array(
+            [case.income_change_factor if d > changed else 1.0 for d in dates]
+        )
     income = case.monthly_income * (12 / periods_per_year) * season * factor
     return np.rint(income).astype(np.int64).tolist()
 

@@ -26,7 +26,9 @@ class LoanCase:
     (housing costs, for the HAMP ratio) are integer cents. ``annual_rate`` is a fraction.
     ``income_seasonality`` holds 12 multiplicative factors, January first, averaging 1.
     During a hardship, income is ``hardship_income_factor × income`` until
-    ``recovery_months`` have passed. ``remaining_term`` counts the contract's periods still
+    ``recovery_months`` have passed. A known change of income (a fixed-term contract ending,
+    retirement) multiplies income by ``income_change_factor`` after ``income_change_months``
+    months. ``remaining_term`` counts the contract's periods still
     to come; 0 means the loan is *matured* — past its maturity date with a balance still
     owed, or charged off — and is planned over a new term (``Policy.matured_term_months``)
     with a settlement offered beside it.
@@ -47,6 +49,8 @@ class LoanCase:
     hardship: str | None = None
     recovery_months: int | None = None
     hardship_income_factor: float = 1.0
+    income_change_months: int | None = None
+    income_change_factor: float = 1.0
     start: date = field(default_factory=date.today)
     base_monthly_hazard: float | None = None
     regular_payment: int | None = None
@@ -97,6 +101,14 @@ class LoanCase:
             raise InputError(
                 f"unknown reason {self.hardship!r}; use one of " + ", ".join(HARDSHIP_REASONS),
                 field="hardship",
+                record=rec,
+            )
+        if self.income_change_months is not None and self.income_change_months < 0:
+            raise InputError("must be 0 or more months", field="income_change_months", record=rec)
+        if not (0.0 <= self.income_change_factor <= 10.0):
+            raise InputError(
+                f"must be a share of income in [0, 10], got {self.income_change_factor!r}",
+                field="income_change_factor",
                 record=rec,
             )
         if self.monthly_income == 0:

@@ -23,7 +23,16 @@ _BIND_CENTS = 0.5  # a money row within half a cent of its bound binds
 
 
 #: Row families a clause of the explanation speaks for.
-EXPLAINED = ("afford", "holiday_pay", "yield_floor", "negam", "pti", "graduated", "steps")
+EXPLAINED = (
+    "afford",
+    "holiday_pay",
+    "yield_floor",
+    "negam",
+    "pti",
+    "graduated",
+    "falling",
+    "steps",
+)
 
 
 def binding_rows(program: PlanProgram, x: np.ndarray) -> np.ndarray:
@@ -130,6 +139,8 @@ def explain(
         add("pti", f"largest payment-to-income ratio held to {_percent(round(pti, 6))}")
     if "graduated" in by_family and len(by_family["graduated"]) < n - 1:
         add("graduated", "payments rise as income recovers")
+    if "falling" in by_family and len(by_family["falling"]) < n - 1:
+        add("falling", "payments fall as income is expected to fall")
     if "steps" in by_family:
         add("steps", f"at most {program.template.levels} payment levels")
 

@@ -417,7 +417,19 @@ def monthly_incomes(case: LoanCase, months: int) -> np.ndarray:
     if case.hardship_income_factor != 1.0:
         until = months if case.recovery_months is None else case.recovery_months
         shock[m <= until] = case.hardship_income_factor
+    if case.income_change_months is not None:
+        shock[m > case.income_change_months] *= case.income_change_factor
     return case.monthly_income * season * shock
+
+
+def income_falls(case: LoanCase) -> bool:
+    """True when the borrower's income is expected to fall: a declared change to less
+    (a fixed-term contract ending, retirement), or a seasonal income past its season — the
+    next 12 months after the first three average under 85 % of those three."""
+    if case.income_change_months is not None and case.income_change_factor < 1.0:
+        return True
+    y = monthly_incomes(case, 15)
+    return bool(y[3:].mean() < 0.85 * y[:3].mean())
 
 
 def period_incomes(case: LoanCase, freq: Frequency, dates: list[date]) -> np.ndarray:
@@ -804,10 +816,12 @@ def _shape_rows(bld, tpl, policy, freq, p, b, w, r, opening, t, holiday, free, c
     """Rows of the template's payment shape (level, graduated, seasonal, stepped, holidays)."""
     h = t.size
     pay_t = t[~holiday]
-    if tpl.shape in ("level", "graduated") and pay_t.size > 1:
+    if tpl.shape in ("level", "graduated", "falling") and pay_t.size > 1:
         cur, prev = pay_t[1:], pay_t[:-1]
         i = np.arange(cur.size)
-        lo, up = (0.0, 0.0) if tpl.shape == "level" else (0.0, np.inf)
+        lo, up = {"level": (0.0, 0.0), "graduated": (0.0, np.inf), "falling": (-np.inf, 0.0)}[
+            tpl.shape
+        ]
         bld.add_rows(tpl.shape, cur + 1, lo, up, [(i, p[cur], 1.0), (i, p[prev], -1.0)])
     elif tpl.shape == "seasonal":
         theta = bld.add_vars("theta", 1, 0.0, np.inf, unit=1.0 / float(y.max()))

@@ -19,13 +19,19 @@ from typing import Any
 import numpy as np
 
 from repayplan.errors import InputError
-from repayplan.finance import add_months, months_between
+from repayplan.finance import Frequency, add_months, months_between
 from repayplan.plans.alternative import Alternative, Quote
 from repayplan.plans.baselines import contract_plan, waterfall_plan
 from repayplan.plans.case import LoanCase, Policy
 from repayplan.plans.explain import explain
 from repayplan.plans.lp import LPSolution
-from repayplan.plans.model import PlanProgram, build_from_outline, build_program, plan_outline
+from repayplan.plans.model import (
+    PlanProgram,
+    build_from_outline,
+    build_program,
+    income_falls,
+    plan_outline,
+)
 from repayplan.plans.relax import diagnose, refuted_outline, relaxation_steps, solve_program
 from repayplan.plans.rounding import RoundedPlan, round_plan, tighten
 from repayplan.plans.strategies.base import SolverStrategy
@@ -35,6 +41,7 @@ from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
 from repayplan.risk.metrics import DEFAULT_BASE_MONTHLY_HAZARD, money, plan_metrics
 
 STRATEGIES = ("optimize", "waterfall", "contract")
+_FREQUENCIES = {f.value for f in Frequency}
 
 #: MILP-capable strategies tried, in order, when the chosen solver is LP-only.
 MILP_FALLBACK = ("ortools-scip", "pulp-highs", "pulp-cbc")
@@ -385,7 +392,11 @@ def quote(
         raise InputError("a preset applies to --strategy waterfall only", field="preset")
     chosen = get_strategy(solver)
     names = templates or templates_for(
-        case.hardship, case.product, case.arrears > 0, matured=case.matured
+        case.hardship,
+        case.product,
+        case.arrears > 0,
+        matured=case.matured,
+        income_falls=income_falls(case),
     )
     base: dict[str, Any] = {}
     reasons: list[str] = []
@@ -453,19 +464,28 @@ def case_from_record(
 ) -> LoanCase:
     """A :class:`LoanCase` from a stored loan (``store.queries.loan_for_planning``'s keys).
 
-    The plan starts one period before ``next_due_date`` (so its first installment falls on
-    it), or on ``as_of`` when none is stored; ``expected_recovery_date`` becomes whole
-    months of hardship after that start.
+    The plan starts one period of the loan's cycle before ``next_due_date`` — the last due
+    date — so its first installment falls on the next one; ``as_of`` when none is stored.
+    Starting there, the first period's interest is the interest accruing since the last due
+    date, so the stored ``accrued_interest`` is not added again (it would be charged twice).
+    ``expected_recovery_date`` becomes whole months of hardship after that start, and the
+    hardship request's ``hardship_income_factor`` scales income until then.
     """
     rec = f"loan {loan_id}"
     for key in ("outstanding_principal", "annual_rate", "remaining_term", "monthly_income"):
         if record.get(key) is None:
             raise InputError("is missing", field=key, record=rec)
     start = as_of or date.today()
+    accrued = int(record.get("accrued_interest") or 0)
+    frequency = str(record.get("frequency") or "monthly")
     if record.get("next_due_date") is not None:
-        start = add_months(record["next_due_date"], -1)
+        months = Frequency(frequency).months if frequency in _FREQUENCIES else None
+        start = add_months(record["next_due_date"], -(months or 1))
+        accrued = 0
     recovery = record.get("expected_recovery_date")
     hardship = record.get("hardship")
+    hardship = None if hardship in (None, "", "none") else str(hardship)
+    factor = record.get("hardship_income_factor")
     seasonality = record.get("income_seasonality")
     return LoanCase(
         outstanding_principal=int(record["outstanding_principal"]),
@@ -474,13 +494,14 @@ def case_from_record(
         monthly_income=int(record["monthly_income"]),
         essential_expenses=int(record.get("essential_expenses") or 0),
         other_debt=int(record.get("other_debt_payments") or 0),
-        accrued_interest=int(record.get("accrued_interest") or 0),
+        accrued_interest=accrued,
         arrears=int(record.get("arrears_amount") or 0),
         penalty_fees=int(record.get("penalty_fees") or 0),
-        frequency=str(record.get("frequency") or "monthly"),
+        frequency=frequency,
         income_seasonality=tuple(float(v) for v in seasonality) if seasonality else (1.0,) * 12,
-        hardship=None if hardship in (None, "", "none") else str(hardship),
+        hardship=hardship,
         recovery_months=None if recovery is None else max(0, months_between(start, recovery)),
+        hardship_income_factor=1.0 if hardship is None or factor is None else float(factor),
         start=start,
         base_monthly_hazard=record.get("base_monthly_hazard"),
         regular_payment=record.get("regular_payment"),

@@ -30,7 +30,10 @@ FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("no negative amortisation", ("negam", "holiday_negam")),
     ("yield floor", ("yield_floor",)),
     ("minimum payment", ("holiday_min",)),
-    ("payment shape", ("level", "graduated", "seasonal", "step_up", "step_down", "steps")),
+    (
+        "payment shape",
+        ("level", "graduated", "falling", "seasonal", "step_up", "step_down", "steps"),
+    ),
 )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from repayplan.errors import InputError
 
 OBJECTIVES = ("balanced", "min_max_pti", "min_total_paid")
-SHAPES = ("free", "level", "graduated", "seasonal", "stepped", "chosen_holiday")
+SHAPES = ("free", "level", "graduated", "falling", "seasonal", "stepped", "chosen_holiday")
 ARREARS_MODES = ("capitalise", "spread")
 
 
@@ -29,10 +29,11 @@ class Template:
     """One kind of alternative.
 
     ``shape``: ``free`` (any payments), ``level`` (equal payments outside holidays),
-    ``graduated`` (non-decreasing payments), ``seasonal`` (payment = one ratio × income in
-    every non-off-season period), ``stepped`` (MILP: at most ``levels`` payment levels, as
-    consecutive steps), ``chosen_holiday`` (MILP: the model picks up to
-    ``Policy.max_holiday_months`` holiday periods in the first ``holiday_window`` periods).
+    ``graduated`` (non-decreasing payments), ``falling`` (non-increasing: front-loaded),
+    ``seasonal`` (payment = one ratio × income in every non-off-season period), ``stepped``
+    (MILP: at most ``levels`` payment levels, as consecutive steps), ``chosen_holiday``
+    (MILP: the model picks up to ``Policy.max_holiday_months`` holiday periods in the first
+    ``holiday_window`` periods).
     ``holiday``: a fixed payment holiday at the start (length from the case and policy).
     ``frequency``: the plan cycle (``None`` = the loan's own). ``rate_search``: try a small
     grid of rates from the contract rate down to ``Policy.rate_floor`` and keep the best.
@@ -91,6 +92,12 @@ TEMPLATES: dict[str, Template] = {
             shape="graduated",
             extend_term=24,
             description="rising payments as income recovers or grows",
+        ),
+        Template(
+            "falling",
+            shape="falling",
+            description="falling payments: more now, less once income is expected to fall "
+            "(a contract ending, retirement, a seasonal income past its season)",
         ),
         Template(
             "holiday",
@@ -173,12 +180,19 @@ def template_names() -> tuple[str, ...]:
 
 
 def templates_for(
-    hardship: str | None, product: str, has_arrears: bool, matured: bool = False
+    hardship: str | None,
+    product: str,
+    has_arrears: bool,
+    matured: bool = False,
+    income_falls: bool = False,
 ) -> tuple[str, ...]:
     """Templates offered for a borrower: steered by the hardship reason, plus the arrears
     treatments when something is past due, a re-amortisation and a settlement when the loan
-    has matured (no contract period left), plus the longer cycles the product allows."""
+    has matured (no contract period left), falling payments when income is expected to
+    fall, plus the longer cycles the product allows."""
     names = list(HARDSHIP_TEMPLATES.get(hardship, HARDSHIP_TEMPLATES[None]))
+    if income_falls:
+        names.append("falling")
     if has_arrears:
         names += ["spread_arrears", "reamortise"]
     if matured:

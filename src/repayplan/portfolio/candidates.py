@@ -8,13 +8,15 @@ loans). For each loan the worker builds the contract as it stands (the ``keep`` 
 - ``candidates`` — one row per (loan, plan), the input of
   :func:`repayplan.portfolio.selection.select_plans`, money in currency units:
 
-  * ``value`` = ``lender_npv − expected_loss``: the NPV of the scheduled payments at the
-    hurdle rate minus the LGD-weighted expected loss (both exact, from
-    :func:`repayplan.risk.metrics.plan_metrics` on the cent-exact schedule);
+  * ``value`` = the expected NPV at the hurdle rate of what the plan will collect, with
+    ``1 − LGD`` recovered at charge-off, under the lender's fitted behaviour model
+    (:func:`repayplan.risk.outcomes.plan_outcomes` on the cent-exact schedule: ``keep`` in the
+    loan's current delinquency state, a restructure from a clean slate), less
+    ``default_cost`` × exposure × the 24-month charge-off probability;
   * ``concession`` = ``max(0, exposure − lender_npv)`` for a restructure, 0 for ``keep``
     (the contract gives nothing away): what the lender forgoes at the hurdle rate;
-  * ``collections_1..3`` = expected cash in months 1, 2, 3 after ``as_of``: each installment
-    due in that month × the probability the borrower has not defaulted by then;
+  * ``collections_1..3`` = expected cash in months 1, 2, 3 after ``as_of`` under the same
+    model (arrears cured included);
   * ``restructure`` = not ``keep``; ``needs_review`` = a restructure that needed a declared
     relaxation, forbears principal, or concedes more than ``review_concession_threshold``;
 
@@ -42,14 +44,23 @@ import pandas as pd
 import pyarrow as pa
 
 from repayplan.errors import InputError
-from repayplan.finance import Frequency, add_months
+from repayplan.finance import Frequency
 from repayplan.plans.alternative import Alternative
-from repayplan.plans.baselines import contract_plan
+from repayplan.plans.baselines import contract_plan, period_incomes, waterfall_plan
 from repayplan.plans.case import LoanCase
 from repayplan.plans.quote import case_from_record, quote
-from repayplan.portfolio.nightly_policy import NightlyPolicy
+from repayplan.portfolio.nightly_policy import NightlyPolicy, in_champion_arm
 from repayplan.portfolio.selection import KEEP
 from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
+from repayplan.risk.metrics import money
+from repayplan.risk.miss_model import DEFAULT_MISS_MODEL, MissModel, months_per_period
+from repayplan.risk.outcomes import (
+    Outcomes,
+    month_offsets,
+    pad_batch,
+    plan_outcomes,
+    unpaid_installments,
+)
 
 CANDIDATE_SCHEMA = pa.schema(
     [
@@ -92,6 +103,7 @@ PLAN_SCHEMA = pa.schema(
         ("metrics", pa.string()),
         ("explanation", pa.string()),
         ("solver", pa.string()),
+        ("arm", pa.string()),  # champion | challenger
     ]
 )
 INSTALLMENT_SCHEMA = pa.schema(
@@ -144,23 +156,54 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def month_windows(as_of: date) -> np.ndarray:
-    """The ends of months 1, 2, 3 after ``as_of`` as datetime64[D] (month m is
-    ``(end[m−1], end[m]]`` with end[0] = as_of)."""
-    return np.array([as_of, *(add_months(as_of, m) for m in (1, 2, 3))], dtype="datetime64[D]")
+@dataclass
+class _Candidate:
+    """One candidate waiting for its valuation: the plan, the loan's state when it starts
+    (installments and cents past due: those of the loan for ``keep``, none for a
+    restructure, which clears them) and the contract payment that ``keep`` really asks for
+    in its first period (the contract plan adds the overdue amounts there)."""
+
+    plan_id: str
+    case: LoanCase
+    alt: Alternative
+    status: str
+    arm: str
+    unpaid0: int = 0
+    arrears0: int = 0
+    first_payment_less: int = 0
 
 
-def expected_collections(alt: Alternative, windows: np.ndarray) -> np.ndarray:
-    """Expected cash (cents, float) in each of the three months after ``windows[0]``: each
-    installment due in the month × the survival probability through its period."""
-    dates = np.array([i.due_date for i in alt.schedule.installments], dtype="datetime64[D]")
-    pay = np.array([i.payment for i in alt.schedule.installments], dtype=float)
-    survival = np.asarray(alt.metrics["survival"], dtype=float)
-    month = np.searchsorted(windows, dates, side="left")  # 1..3 inside the window
-    out = np.zeros(3)
-    inside = (month >= 1) & (month <= 3)
-    np.add.at(out, month[inside] - 1, pay[inside] * survival[inside])
-    return out
+def valuation_batch(candidates: list[_Candidate], as_of: date) -> Any:
+    """The candidates' schedules as a :class:`~repayplan.risk.outcomes.PlanBatch`: payments,
+    what is owed, due months after ``as_of`` and the borrower's expected income per period
+    (seasonality and hardship included)."""
+    from repayplan.store.schema import SEGMENTS
+
+    pays, owed, months_due, incomes = [], [], [], []
+    for c in candidates:
+        inst = c.alt.schedule.installments
+        pay = np.fromiter((i.payment for i in inst), dtype=np.int64, count=len(inst))
+        bal = np.fromiter((i.balance for i in inst), dtype=np.int64, count=len(inst))
+        pay[0] -= c.first_payment_less
+        dates = [i.due_date for i in inst]
+        per_year = Frequency(c.alt.frequency).periods_per_year
+        pays.append(pay)
+        owed.append(bal + pay)
+        months_due.append(month_offsets(as_of, np.array(dates, dtype="datetime64[D]")))
+        incomes.append(np.asarray(period_incomes(c.case, dates, per_year), dtype=float))
+    segments = [
+        SEGMENTS.index(c.case.segment) if c.case.segment in SEGMENTS else 0 for c in candidates
+    ]
+    return pad_batch(
+        pays,
+        owed,
+        months_due,
+        incomes,
+        [months_per_period(c.alt.frequency) for c in candidates],
+        segments,
+        [c.unpaid0 for c in candidates],
+        [c.arrears0 for c in candidates],
+    )
 
 
 class _Tables:
@@ -178,32 +221,38 @@ class _Tables:
 
     def add(
         self,
-        plan_id: str,
-        case: LoanCase,
-        alt: Alternative,
-        status: str,
+        c: _Candidate,
         policy: NightlyPolicy,
-        windows: np.ndarray,
+        outcomes: Outcomes,
+        i: int,
     ) -> None:
-        m = alt.metrics
+        case, alt = c.case, c.alt
+        m = dict(alt.metrics)
         keep = alt.name == KEEP
         npv = _cents(m["lender_npv"])
-        loss = _cents(m["expected_loss"])
+        expected = float(outcomes.expected_npv[i])
+        charge_off = float(outcomes.charge_off_24[i])
         concession = 0 if keep else max(0, case.exposure - npv)
         needs_review = not keep and (
-            status == "relaxed"
+            c.status == "relaxed"
             or alt.forborne_principal > 0
             or concession / 100 > policy.review_concession_threshold
         )
-        collected = expected_collections(alt, windows) / 100
+        # What the lender expects to collect (recoveries included, at the hurdle), less the
+        # policy's price of a charge-off: the selection maximises this.
+        value = expected - policy.default_cost * charge_off * case.exposure
+        m["charge_off_12m"] = round(float(outcomes.charge_off_12[i]), 6)
+        m["charge_off_24m"] = round(charge_off, 6)
+        m["charge_off_life"] = round(float(outcomes.charge_off[i]), 6)
+        m["expected_value"] = money(expected)
         row = (
-            plan_id,
+            c.plan_id,
             case.loan_id,
             alt.name,
             case.segment,
-            (npv - loss) / 100,
+            value / 100,
             concession / 100,
-            *collected.tolist(),
+            *(outcomes.collections[i] / 100).tolist(),
             not keep,
             needs_review,
         )
@@ -211,10 +260,10 @@ class _Tables:
             self.cand[key].append(value)
         sched = alt.schedule
         plan_row = (
-            plan_id,
+            c.plan_id,
             case.loan_id,
             alt.name,
-            status,
+            c.status,
             str(alt.annual_rate),
             alt.term_periods,
             alt.frequency,
@@ -227,7 +276,7 @@ class _Tables:
             npv,
             float(m["apr_percent"]),
             float(m["pd"]),
-            loss,
+            _cents(m["expected_loss"]),
             m.get("max_payment_to_income"),
             _cents(m.get("affordability_shortfall", "0")),
             concession,
@@ -235,11 +284,12 @@ class _Tables:
             json.dumps({k: v for k, v in m.items() if k != "survival"}),
             alt.explanation,
             str(m.get("solver", "none")),
+            c.arm,
         )
         for key, value in zip(PLAN_SCHEMA.names, plan_row, strict=True):
             self.plan[key].append(value)
         n = len(sched.installments)
-        self.inst["plan_id"].extend([plan_id] * n)
+        self.inst["plan_id"].extend([c.plan_id] * n)
         for key in ("number", "due_date", "payment", "principal", "interest", "balance"):
             self.inst[key].extend(getattr(i, key) for i in sched.installments)
 
@@ -254,6 +304,119 @@ class _Tables:
         )
 
 
+def _renamed(alt: Alternative, name: str, explanation: str | None = None) -> Alternative:
+    return Alternative(
+        name=name,
+        schedule=alt.schedule,
+        annual_rate=alt.annual_rate,
+        metrics=alt.metrics,
+        objective=alt.objective,
+        explanation=alt.explanation if explanation is None else explanation,
+        forborne_principal=alt.forborne_principal,
+        frequency=alt.frequency,
+    )
+
+
+def fallback_alternatives(
+    case: LoanCase, policy: NightlyPolicy, curve: BurdenCurve, solver: str, reasons: str
+) -> list[Alternative]:
+    """The next-best lawful restructures for a loan no optimised template could plan, in
+    order: the HAMP waterfall (capitalise, cut the rate, extend, forbear), and a discounted
+    settlement. Each says why it is offered; a person reviews it (``needs_review``)."""
+    out: list[Alternative] = []
+    why = f"fallback (no optimised plan was feasible: {reasons})"
+    try:
+        wf = waterfall_plan(case, policy.plan, "hamp", curve=curve)
+        out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {why}"))
+    except InputError:
+        pass
+    try:
+        offer = quote(case, policy.plan, solver=solver, templates=("settlement",), curve=curve)
+        out += [_renamed(a, a.name, f"{a.explanation} — {why}") for a in offer.alternatives]
+    except InputError:
+        pass
+    return out
+
+
+@dataclass
+class LoanCandidates:
+    """What :func:`candidates_for_loan` found for one loan: the candidates (``keep`` first),
+    the quote's status and reasons, and the manual-review reason (None when something
+    besides ``keep`` is offered)."""
+
+    candidates: list[_Candidate]
+    status: str
+    reasons: tuple[str, ...] = ()
+    review: str | None = None
+
+
+def value_candidates(
+    candidates: list[_Candidate], as_of: date, policy: NightlyPolicy, miss_model: MissModel
+) -> Outcomes:
+    """Every candidate's expected outcomes under ``miss_model``, in one batch."""
+    return plan_outcomes(
+        valuation_batch(candidates, as_of),
+        miss_model,
+        lgd=float(policy.plan.lgd),
+        hurdle_rate=float(policy.plan.hurdle_rate),
+    )
+
+
+def candidates_for_loan(
+    case: LoanCase,
+    record: dict[str, Any],
+    policy: NightlyPolicy,
+    run_id: str,
+    *,
+    solver: str = "fast",
+    curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+) -> LoanCandidates:
+    """``keep`` and the alternatives of one loan, with the quote's status and reasons, and
+    the manual-review reason when nothing but ``keep`` could be offered.
+
+    A loan in the champion arm of the policy experiment (:func:`in_champion_arm`) gets the
+    champion's decision only: the waterfall when it is past due or reports a hardship, else
+    its contract. Every other loan gets the optimised templates; when none is feasible, the
+    lawful fallbacks (:func:`fallback_alternatives`)."""
+    loan_id = case.loan_id
+    contract = contract_plan(case, policy.plan, curve)
+    unpaid = unpaid_installments(case.arrears, record.get("regular_payment"))
+    keep = _Candidate(
+        f"{run_id}:{loan_id}:{KEEP}",
+        case,
+        _renamed(contract, KEEP),
+        "ok",
+        "",
+        unpaid0=unpaid,
+        arrears0=case.arrears + case.penalty_fees,
+        first_payment_less=case.accrued_interest + case.arrears + case.penalty_fees,
+    )
+    champion = in_champion_arm(loan_id, policy.champion_share)
+    arm = "champion" if champion else "challenger"
+    keep.arm = arm
+    out = [keep]
+    if champion:
+        if case.arrears > 0 or case.hardship is not None:
+            try:
+                wf = waterfall_plan(case, policy.plan, "hamp", curve=curve)
+                out = [_Candidate(f"{run_id}:{loan_id}:waterfall", case, wf, "ok", arm)]
+            except InputError:
+                pass
+        return LoanCandidates(out, "ok", ("champion arm: the HAMP waterfall policy",))
+    offer = quote(case, policy.plan, solver=solver, curve=curve)
+    alternatives, status = list(offer.alternatives), offer.status
+    review = None
+    if not alternatives:
+        reasons = "; ".join(offer.reasons)
+        alternatives = fallback_alternatives(case, policy, curve, solver, reasons)
+        status = "relaxed"
+        if not alternatives:
+            review = reasons
+    for alt in alternatives:
+        out.append(_Candidate(f"{run_id}:{loan_id}:{alt.name}", case, alt, status, arm))
+    return LoanCandidates(out, status if alternatives else "manual_review", offer.reasons, review)
+
+
 def generate_candidates(
     loans: pd.DataFrame,
     as_of: date,
@@ -262,19 +425,22 @@ def generate_candidates(
     *,
     solver: str = "fast",
     curve: BurdenCurve = DEFAULT_BURDEN_CURVE,
+    miss_model: MissModel = DEFAULT_MISS_MODEL,
 ) -> ChunkResult:
     """Candidate plans for every loan of ``loans`` (``loans_for_planning`` rows).
 
     ``plan_id`` = ``{run_id}:{loan_id}:{candidate}``. A loan whose record is not a valid case
     (stage ``input``) or whose planning raises (stage ``quote``) gets a failure row and no
-    candidates; a loan with no feasible alternative gets a ``manual_review`` row and only
-    its ``keep`` candidate.
+    candidates; a loan with no feasible alternative, not even a fallback, gets a
+    ``manual_review`` row and only its ``keep`` candidate. Every candidate of the chunk is
+    then valued at once under ``miss_model`` (:func:`repayplan.risk.outcomes.plan_outcomes`):
+    ``keep`` in the loan's current delinquency state, a restructure from a clean slate.
     """
     import time
 
     started = time.perf_counter()
     tables = _Tables()
-    windows = month_windows(as_of)
+    pending: list[_Candidate] = []
     for raw in loans.to_dict("records"):
         record = _clean(raw)
         loan_id = str(record["loan_id"])
@@ -284,22 +450,15 @@ def generate_candidates(
             tables.failure(loan_id, "input", str(exc))
             continue
         try:
-            keep = contract_plan(case, policy.plan, curve)
-            offer = quote(case, policy.plan, solver=solver, curve=curve)
+            found = candidates_for_loan(case, record, policy, run_id, solver=solver, curve=curve)
         except Exception as exc:  # one loan's failure is recorded, never fatal for the chunk
             tables.failure(loan_id, "quote", f"{type(exc).__name__}: {exc}")
             continue
-        keep = Alternative(
-            name=KEEP,
-            schedule=keep.schedule,
-            annual_rate=keep.annual_rate,
-            metrics=keep.metrics,
-            explanation=keep.explanation,
-            frequency=keep.frequency,
-        )
-        tables.add(f"{run_id}:{loan_id}:{KEEP}", case, keep, "ok", policy, windows)
-        for alt in offer.alternatives:
-            tables.add(f"{run_id}:{loan_id}:{alt.name}", case, alt, offer.status, policy, windows)
-        if not offer.alternatives:
-            tables.failure(loan_id, MANUAL_REVIEW, "; ".join(offer.reasons))
+        pending += found.candidates
+        if found.review is not None:
+            tables.failure(loan_id, MANUAL_REVIEW, found.review)
+    if pending:
+        outcomes = value_candidates(pending, as_of, policy, miss_model)
+        for i, c in enumerate(pending):
+            tables.add(c, policy, outcomes, i)
     return tables.result(len(loans), time.perf_counter() - started)

@@ -15,11 +15,17 @@ as fractions, as stored):
   ``income_drop_threshold`` (0.2: observed income over the last 3 months below 80 % of the
   usual, seasonally adjusted), ``review_interval_months`` (12: restructured loans are
   reviewed this often), ``review_concession_threshold`` (1000.00: a plan giving up more
-  needs a manual review), ``exact_max_loans`` (2000: exact selection up to this many loans).
+  needs a manual review), ``exact_max_loans`` (2000: exact selection up to this many loans);
+- decisions: ``default_cost`` (0: a share of exposure the selection charges for each expected
+  charge-off within 24 months, on top of the money lost — collection cost, the borrower's
+  harm, the lender's name) and ``champion_share`` (0: the hash-chosen share of loans kept on
+  the champion policy, the HAMP waterfall, so that realised outcomes of both arms can be
+  compared; the demo runs 5 %).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -57,6 +63,8 @@ class NightlyPolicy:
     review_interval_months: int = 12
     review_concession_threshold: float = 1000.0
     exact_max_loans: int = 2000
+    default_cost: float = 0.0
+    champion_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored in ``runs.parameters``)."""
@@ -97,9 +105,21 @@ def policy_from_parameters(policy_id: str, params: dict[str, Any]) -> NightlyPol
             review_interval_months=int(params.get("review_interval_months", 12)),
             review_concession_threshold=float(params.get("review_concession_threshold", 1000)),
             exact_max_loans=int(params.get("exact_max_loans", 2000)),
+            default_cost=float(params.get("default_cost", 0.0)),
+            champion_share=float(params.get("champion_share", 0.0)),
         )
     except (ArithmeticError, TypeError, ValueError) as exc:
         raise InputError(f"bad parameter: {exc}", field="parameters", record=record) from exc
+
+
+def in_champion_arm(loan_id: str, share: float) -> bool:
+    """True for the deterministic ``share`` of loans that stay on the champion policy: the
+    loan id hashed (BLAKE2b) to a point in [0, 1) — the same loan in the same arm every night,
+    whatever else is in the book."""
+    if share <= 0.0:
+        return False
+    digest = hashlib.blake2b(loan_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64 < share
 
 
 def active_policy(con: duckdb.DuckDBPyConnection) -> NightlyPolicy:

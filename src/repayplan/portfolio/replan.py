@@ -48,6 +48,7 @@ from repayplan.portfolio.selection import KEEP, Selection, select_plans
 from repayplan.portfolio.spill import CandidateSpill
 from repayplan.portfolio.triggers import SCOPES, select_for_replanning, update_delinquency
 from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
+from repayplan.risk.miss_model import DEFAULT_MISS_MODEL, MissModel, active_miss_model
 from repayplan.store.connection import connect
 from repayplan.store.queries import loans_for_planning
 from repayplan.store.results import RunRecord, RunTables, start_run, write_run
@@ -68,6 +69,7 @@ class Prepared:
     triggers: pd.DataFrame  # select_for_replanning's rows (every open loan)
     loans: pd.DataFrame  # loans_for_planning rows of the eligible loans
     curve: BurdenCurve = DEFAULT_BURDEN_CURVE
+    miss_model: MissModel = DEFAULT_MISS_MODEL
 
 
 @dataclass
@@ -197,6 +199,7 @@ def prepare_run(
         eligible = triggers.loc[triggers["eligible"], "loan_id"].tolist()
         loans = loans_for_planning(con, eligible)
         curve = _burden_curve(con)
+        miss_model = active_miss_model(con)
     finally:
         con.close()
     timings["select"] = time.perf_counter() - tic
@@ -206,7 +209,9 @@ def prepare_run(
     run.counts["eligible"] = len(eligible)
     reasons = triggers["reasons"].explode().dropna().value_counts()
     run.counts["reasons"] = {str(k): int(v) for k, v in reasons.items()}
-    return Prepared(run=run, policy=policy, triggers=triggers, loans=loans, curve=curve)
+    return Prepared(
+        run=run, policy=policy, triggers=triggers, loans=loans, curve=curve, miss_model=miss_model
+    )
 
 
 def split_chunks(

@@ -48,6 +48,7 @@ from repayplan.risk.features import (
     scoring_frame,
     training_frame,
 )
+from repayplan.risk.miss_model import fit_miss_model
 from repayplan.risk.oracle import oracle_pd
 from repayplan.store.connection import DEFAULT_DB, connect
 
@@ -233,6 +234,7 @@ def fit(db: str | Path = DEFAULT_DB, as_of: date | None = None) -> FitReport:
             fitted[kind], candidates[kind] = estimator, metrics
         best = max(KINDS, key=lambda k: (candidates[k]["auc"], -candidates[k]["brier"]))
         burden = fit_burden_curve(con, until=t)
+        miss = fit_miss_model(con, until=t)
         fitted_at = datetime.now(UTC).replace(tzinfo=None)
         windows = {
             "train_obs_dates": [min(train_dates).isoformat(), max(train_dates).isoformat()],
@@ -241,7 +243,8 @@ def fit(db: str | Path = DEFAULT_DB, as_of: date | None = None) -> FitReport:
             "train_rows": len(train),
             "holdout_rows": len(holdout),
         }
-        ids = _store(con, db, fitted, candidates, best, burden.curve, windows, fitted_at, t)
+        extra = {"miss_model": miss.to_dict()}
+        ids = _store(con, db, fitted, candidates, best, burden.curve, windows, fitted_at, t, extra)
         chosen = candidates[best]
         return FitReport(
             model_id=ids[best][0],
@@ -357,6 +360,7 @@ def _store(
     windows: dict[str, Any],
     fitted_at: datetime,
     as_of: date,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, tuple[str, str]]:
     """Save the artifacts beside the database and record the models (the best one active)."""
     folder = Path(str(db)).with_name(Path(str(db)).stem + ".models")
@@ -381,7 +385,12 @@ def _store(
     try:
         con.execute("UPDATE risk_models SET active = false WHERE active")
         for kind, (model_id, path) in ids.items():
-            metrics = {**candidates[kind], "burden_curve": curve.to_dict(), "windows": windows}
+            metrics = {
+                **candidates[kind],
+                "burden_curve": curve.to_dict(),
+                "windows": windows,
+                **(extra or {}),
+            }
             con.execute(
                 "INSERT INTO risk_models VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [

@@ -159,7 +159,7 @@ def write_run(con: duckdb.DuckDBPyConnection, run: RunRecord, tables: RunTables)
             """INSERT INTO plans (plan_id, run_id, loan_id, alternative, chosen, status,
                    annual_rate_percent, term_periods, frequency, objective, total_paid,
                    total_interest, npv, apr_percent, pd, expected_loss, max_pti, concession,
-                   forborne_principal, metrics, explanation, solver, created_at)
+                   forborne_principal, metrics, explanation, solver, created_at, arm)
                SELECT plan_id, $run_id, loan_id, alternative,
                    plan_id IN (SELECT plan_id FROM chosen_in), status::plan_status,
                    CAST(CAST(annual_rate AS DECIMAL(18,10)) * 100 AS DECIMAL(7,4)),
@@ -167,7 +167,7 @@ def write_run(con: duckdb.DuckDBPyConnection, run: RunRecord, tables: RunTables)
                    money_of_cents(total_paid), money_of_cents(total_interest),
                    money_of_cents(npv), apr_percent, pd, money_of_cents(expected_loss),
                    max_pti, money_of_cents(concession), money_of_cents(forborne_principal),
-                   metrics::JSON, explanation, solver, $now
+                   metrics::JSON, explanation, solver, $now, arm
                FROM plans_in""",
             {"run_id": run.run_id, "now": run.finished_at or datetime.now()},
         ).fetchone()[0]

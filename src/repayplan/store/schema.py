@@ -289,6 +289,31 @@ def _nightly_statements() -> tuple[str, ...]:
     return NIGHTLY_STATEMENTS
 
 
+_SIMULATION_STATEMENTS = (
+    """CREATE TABLE simulation_runs (
+        sim_id VARCHAR PRIMARY KEY,
+        run_id VARCHAR,                           -- nightly run simulated (may be NULL)
+        as_of DATE, created_at TIMESTAMP,
+        behaviour VARCHAR,                        -- 'truth' | 'fitted'
+        paths INTEGER, seed BIGINT, loans INTEGER,
+        horizons VARCHAR,                         -- e.g. '12,24' (months)
+        params JSON, seconds DOUBLE
+    )""",
+    """CREATE TABLE simulation_results (
+        sim_id VARCHAR NOT NULL,
+        policy VARCHAR NOT NULL,                  -- contract, waterfall, nightly, optimize, …
+        concession_budget DOUBLE,                 -- frontier points only (currency units)
+        segment VARCHAR NOT NULL,                 -- 'all' or a segment
+        metric VARCHAR NOT NULL,                  -- charge_off, dpd90, cure_rate, lender_npv,
+                                                  -- borrower_paid, concession, charge_off_cut
+        horizon_months INTEGER,
+        estimate DOUBLE, ci_low DOUBLE, ci_high DOUBLE,  -- fractions; 95 % bootstrap
+        versus VARCHAR                            -- NULL: a level; else the paired baseline
+    )""",
+    # Champion–challenger: which arm of the nightly's policy experiment chose the plan.
+    "ALTER TABLE plans ADD COLUMN arm VARCHAR",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -299,6 +324,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         2,
         "nightly re-planning: triggers, failures, selection gap, interrupted runs, tracking views",
         _nightly_statements(),
+    ),
+    Migration(
+        3,
+        "policy simulation results; champion-challenger arm of each plan",
+        _SIMULATION_STATEMENTS,
     ),
 )
 
