@@ -917,14 +917,14 @@ def _simulation(data: ReportData) -> str:
     frontier = res[res["concession_budget"].notna() & (res["segment"] == "all")]
     frontier = frontier[frontier["versus"].isna()]
     if len(frontier):
-        hz = (
-            max(int(h) for h in frontier["horizon_months"].dropna())
-            if len(frontier["horizon_months"].dropna())
-            else None
-        )
-        f_rows = frontier if hz is None else frontier[frontier["horizon_months"] == hz]
-        co = f_rows[f_rows["metric"] == "charge_off"].set_index("concession_budget")
-        cc = f_rows[f_rows["metric"] == "concession"].set_index("concession_budget")
+        # Charge-off at its longest horizon; concession is stored at its own horizon.
+        co_all = frontier[frontier["metric"] == "charge_off"]
+        hz = int(co_all["horizon_months"].max()) if co_all["horizon_months"].notna().any() else None
+        co = co_all if hz is None else co_all[co_all["horizon_months"] == hz]
+        co = co.drop_duplicates("concession_budget").set_index("concession_budget")
+        cc = frontier[frontier["metric"] == "concession"]
+        cc = cc.sort_values("horizon_months").drop_duplicates("concession_budget", keep="last")
+        cc = cc.set_index("concession_budget")
         points = [
             (
                 float(cc.loc[b, "estimate"]),
@@ -937,11 +937,11 @@ def _simulation(data: ReportData) -> str:
         ]
         marks = {}
         for name in ("waterfall", "contract", "nightly"):
-            lv = level[(level["policy"] == name) & (level["horizon_months"] == hz)]
-            c1 = lv[lv["metric"] == "charge_off"]
-            c2 = lv[lv["metric"] == "concession"]
+            lv = level[level["policy"] == name]
+            c1 = lv[(lv["metric"] == "charge_off") & (lv["horizon_months"] == hz)]
+            c2 = lv[lv["metric"] == "concession"].sort_values("horizon_months")
             if len(c1):
-                x = float(c2["estimate"].iloc[0]) if len(c2) else 0.0
+                x = float(c2["estimate"].iloc[-1]) if len(c2) else 0.0
                 r = c1.iloc[0]
                 marks[name] = (x, float(r["estimate"]), float(r["ci_low"]), float(r["ci_high"]))
         if points:
