@@ -342,10 +342,10 @@ def _glance(data: ReportData, h: Headline) -> str:
             ),
             _kpi(f"Concession ({cur})", money(h.concession, 0), share),
             _kpi(
-                f"Expected loss saved ({cur})",
-                money(saved, 0),
+                f"Expected loss {'saved' if saved >= 0 else 'added'} ({cur})",
+                money(abs(saved), 0),
                 f"{money(h.el_before, 0)} → {money(h.el_after, 0)} on restructured loans",
-                "good" if saved > 0 else "",
+                "good" if saved > 0 else "warn" if saved < 0 else "",
             ),
             _kpi(
                 "Manual review",
