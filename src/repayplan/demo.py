@@ -1,4 +1,5 @@
-"""``repayplan demo``: build the demo portfolio, fit the risk model, re-plan it once.
+"""``repayplan demo``: build the demo portfolio, fit the risk model, re-plan it once; the
+run writes its morning report (``reports/`` beside the database) and the demo prints its path.
 
 The re-plan covers the loans the triggers select (new arrears, hardship requests, income
 drops, scheduled reviews: about a tenth of the open book), so a 10,000-loan demo finishes in
@@ -56,6 +57,7 @@ class DemoResult:
             "risk_model": self.risk_model,
             "run": self.run.to_dict(),
             "queries": list(self.queries),
+            "report": self.run.report,
         }
 
 

@@ -14,6 +14,7 @@ for _name in (
     "plan_cmds",
     "portfolio_cmds",
     "demo_cmds",
+    "report_cmds",
     "simulate_cmds",
 ):
     try:

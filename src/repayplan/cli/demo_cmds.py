@@ -36,3 +36,9 @@ def demo_cmd(
     for query in result.queries:
         console.print(query, highlight=False, markup=False)
         console.print()
+    if result.run.report:
+        console.print(
+            f"The morning report of this run (open it in a browser): "
+            f"[bold]{Path(result.run.report).resolve()}[/bold]",
+            soft_wrap=True,
+        )

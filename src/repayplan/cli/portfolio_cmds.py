@@ -43,6 +43,8 @@ def print_summary(summary: RunSummary) -> None:
         console.print(f"limit relaxed: {reason}")
     if summary.message:
         console.print(summary.message)
+    if summary.report:
+        console.print(f"Morning report: [bold]{summary.report}[/bold]")
     console.print(
         f"Results in {summary.db}: tables runs, plans, plan_installments, "
         "replan_triggers, plan_failures; views latest_plan, plan_adherence, "

@@ -14,6 +14,7 @@ loads plans and chosen schedules straight from the files.
 from __future__ import annotations
 
 import gc
+import logging
 import time
 from datetime import date
 from typing import Any
@@ -26,6 +27,7 @@ from prefect import flow, task  # noqa: E402  (configure() must run before prefe
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
+from repayplan.errors import RepayplanError  # noqa: E402
 from repayplan.portfolio import replan as steps  # noqa: E402
 from repayplan.portfolio.candidates import generate_candidates  # noqa: E402
 from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
@@ -33,6 +35,8 @@ from repayplan.portfolio.nightly_policy import NightlyPolicy  # noqa: E402
 from repayplan.portfolio.spill import CandidateSpill, clear_stale_scratch, run_scratch  # noqa: E402
 from repayplan.store.connection import connect  # noqa: E402
 from repayplan.store.results import fail_run  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 #: Cron of the nightly deployment (``repayplan serve``): 02:00 every day.
 NIGHTLY_CRON = "0 2 * * *"
@@ -78,6 +82,21 @@ def write_task(db: str, prepared, result, selection, chosen, failures):
     return steps.finish_run(db, prepared, result, selection, chosen, failures)
 
 
+@task(name="report", **_TASK)
+def report_task(db: str, run_id: str, out: str | None) -> str | None:
+    """Write the morning report and publish it as Prefect artifacts; a report that cannot be
+    written is logged and never fails the run (its results are already committed)."""
+    from repayplan.flows.artifacts import publish_report
+
+    try:
+        return publish_report(db, run_id, out)["path"]
+    except Exception as exc:  # the run's results stand without their report
+        # Only our own messages are logged: a DuckDB message may quote raw input.
+        detail = str(exc) if isinstance(exc, RepayplanError) else "run `repayplan report`"
+        log.warning("morning report of run %s not written: %s (%s)", run_id, detail, type(exc))
+        return None
+
+
 @flow(name="nightly-replan", validate_parameters=False, log_prints=False)
 def nightly_replan(
     db: str,
@@ -89,10 +108,13 @@ def nightly_replan(
     limits: PortfolioLimits | None = None,
     inbox: str | None = None,
     scope: str = "triggered",
+    report_dir: str | None = None,
 ) -> steps.RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see the module
     docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded).
-    ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it."""
+    ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it. After the
+    write, the morning report goes to ``report_dir`` (default ``reports/`` beside ``db``)
+    and is published as Prefect artifacts (``repayplan.flows.artifacts``)."""
     # A deployment's parameters arrive as JSON text (UI, `prefect deployment run`).
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or date.today())
     run_id = steps.new_run_id(as_of)
@@ -151,6 +173,9 @@ def nightly_replan(
             finally:
                 con.close()
         raise
+    tic = time.perf_counter()
+    report_file = report_task(db, run.run_id, report_dir)
+    timings["report"] = time.perf_counter() - tic
     return steps.RunSummary(
         run_id=run.run_id,
         as_of=as_of,
@@ -164,7 +189,7 @@ def nightly_replan(
             "plans_written": run.plans_written,
             **{k: v for k, v in run.counts.items() if k not in ("risk", "arrivals")},
         },
-        timings=dict(run.timings),
+        timings={**run.timings, "report": timings["report"]},
         selection={
             "method": run.selection_method,
             "objective": run.selection_objective,
@@ -174,6 +199,7 @@ def nightly_replan(
             "reasons": list(selection.reasons),
         },
         message=run.message,
+        report=report_file,
     )
 
 

@@ -87,6 +87,7 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    report: str | None = None  # the morning report's HTML file, when it was written
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``repayplan replan --json``)."""
@@ -101,6 +102,7 @@ class RunSummary:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "selection": self.selection,
             "message": self.message,
+            "report": self.report,
         }
 
 
@@ -436,6 +438,7 @@ def replan(
     *,
     scope: str = "triggered",
     dask_address: str | None = None,
+    report_dir: str | Path | None = None,
 ) -> RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` by running the Prefect flow locally.
 
@@ -444,7 +447,8 @@ def replan(
     scheduler at ``dask_address``). ``chunk_size``: loans per task. ``policy``: overrides the
     active ``policy_versions`` row; ``limits`` overrides the portfolio limits derived from
     it (a stress scenario). ``inbox``: a folder of arrivals to import first. ``scope``:
-    ``triggered`` (loans with a trigger) or ``all`` (every open loan).
+    ``triggered`` (loans with a trigger) or ``all`` (every open loan). ``report_dir``:
+    where the morning report is written (default ``reports/`` beside ``db``).
     """
     if runner not in RUNNERS:
         raise InputError(
@@ -470,4 +474,5 @@ def replan(
         inbox=None if inbox is None else str(inbox),
         scope=scope,
         dask_address=dask_address,
+        report_dir=None if report_dir is None else str(report_dir),
     )

@@ -82,7 +82,9 @@ class Selection:
         reasons: for each limit that could not be met, what was required and to what level
             it was relaxed.
         stats: ``seconds``, ``iterations`` (dual), ``n_loans``, ``n_candidates``,
-            ``solver_status`` and further solver statistics.
+            ``solver_status``, ``limits`` (per limit: ``used``, ``limit``, ``relaxed_to`` as a
+            person reads them, collections positive, and ``price``: the Lagrangian
+            multiplier in value per unit of the limit, ≥ 0) and further solver statistics.
     """
 
     chosen: pd.DataFrame
@@ -202,10 +204,20 @@ def select_plans(
     used = problem.totals(sel)
     feasible = bool(np.all(used <= original_rhs + problem.tolerance()))
     stats["seconds"] = time.perf_counter() - started
-    # Usage per limit as a person reads it (collections positive), against the limit given.
+    # Usage per limit as a person reads it (collections positive), against the limit given,
+    # and its multiplier in currency units: the LP-relaxation value gained per unit the limit
+    # is relaxed (per currency unit of budget or floor, per loan of a cap or review slot).
+    prices = dual.prices / problem.scale * _value_spread(problem) if problem.n_limits else []
     stats["limits"] = {
-        name: {"used": float(u * sign), "limit": float(b * sign)}
-        for name, u, b, sign in zip(problem.names, used, original_rhs, _signs(problem), strict=True)
+        name: {
+            "used": float(u * sign),
+            "limit": float(b * sign),
+            "relaxed_to": float(r * sign),
+            "price": float(p),
+        }
+        for name, u, b, r, sign, p in zip(
+            problem.names, used, original_rhs, problem.rhs, _signs(problem), prices, strict=True
+        )
     }
     chosen = candidates.iloc[problem.frame_rows[sel]].reset_index(drop=True)
     chosen = chosen[
