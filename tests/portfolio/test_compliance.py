@@ -60,6 +60,9 @@ def test_rate_cap_affordability_and_yield_floor(chunk):
     assert len(failed) == offers  # every offer, and no keep plan (the contract in force)
     assert failed["reason"].str.contains("rate_cap: IRR-method rate").all()
     assert failed["reason"].str.contains("affordability").all()
-    no_concession = replace(policy.plan, max_concession=Decimal("-10"))
+    # Settlements and NPV-tested fallbacks are held to the settlement discount instead.
+    no_concession = replace(
+        policy.plan, max_concession=Decimal("-10"), settlement_discount=Decimal("-10")
+    )
     failed = check_compliance(result.plans, result.installments, no_concession).to_pandas()
     assert failed["reason"].str.contains("yield_floor").all() and len(failed) == offers
