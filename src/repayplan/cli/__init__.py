@@ -14,6 +14,7 @@ for _name in (
     "plan_cmds",
     "portfolio_cmds",
     "demo_cmds",
+    "share_cmds",
 ):
     try:
         importlib.import_module(f"repayplan.cli.{_name}")

@@ -150,13 +150,14 @@ def plan(
     solver: str = typer.Option("fast", help="Solver strategy."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Plans for a stored loan (read from the DuckDB portfolio)."""
-    from repayplan.store.connection import connect
+    """Plans for a stored loan (read from the portfolio's published copy when there is one,
+    so it never holds the engine file a writer needs)."""
+    from repayplan.store.publish import connect_reader
     from repayplan.store.queries import loan_for_planning
 
     if not db.exists():
         raise InputError("no such file", field="--db", record=str(db))
-    con = connect(db, read_only=True)
+    con = connect_reader(db)
     try:
         record = loan_for_planning(con, loan_id)
     finally:

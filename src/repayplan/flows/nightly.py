@@ -9,12 +9,17 @@ closed while they run and only this process opens it again, to write. As chunks 
 their plans and schedules are spilled to Parquet in a scratch folder next to the database
 (``portfolio.spill``), so this process holds only the candidates' figures and the writer
 loads plans and chosen schedules straight from the files.
+
+One run at a time: the flow holds the portfolio's run lock (``store.runlock``) throughout,
+so a second run waits (``wait_s``) or is refused with a message naming the run in progress.
+The results are published for analysts as they are committed (``store.publish``).
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from contextlib import suppress
 from datetime import date
 from typing import Any
 
@@ -32,7 +37,9 @@ from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
 from repayplan.portfolio.nightly_policy import NightlyPolicy  # noqa: E402
 from repayplan.portfolio.spill import CandidateSpill, clear_stale_scratch, run_scratch  # noqa: E402
 from repayplan.store.connection import connect  # noqa: E402
+from repayplan.store.publish import publish  # noqa: E402
 from repayplan.store.results import fail_run  # noqa: E402
+from repayplan.store.runlock import run_lock  # noqa: E402
 
 #: Cron of the nightly deployment (``repayplan serve``): 02:00 every day.
 NIGHTLY_CRON = "0 2 * * *"
@@ -87,13 +94,36 @@ def nightly_replan(
     limits: PortfolioLimits | None = None,
     inbox: str | None = None,
     scope: str = "triggered",
+    wait_s: float = 0.0,
 ) -> steps.RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see the module
     docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded).
-    ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it."""
+    ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it.
+
+    The whole run holds the portfolio's run lock: when another run holds it, this one waits
+    up to ``wait_s`` seconds, then is refused (``RunInProgress``) without touching anything."""
     # A deployment's parameters arrive as JSON text (UI, `prefect deployment run`).
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or date.today())
     run_id = steps.new_run_id(as_of)
+    with run_lock(db, run_id, wait_s=float(wait_s)):
+        return _locked_run(
+            db, as_of, run_id, runner, workers, chunk_size, policy, limits, inbox, scope
+        )
+
+
+def _locked_run(
+    db: str,
+    as_of: date,
+    run_id: str,
+    runner: str,
+    workers: int,
+    chunk_size: int,
+    policy: NightlyPolicy | None,
+    limits: PortfolioLimits | None,
+    inbox: str | None,
+    scope: str,
+) -> steps.RunSummary:
+    """The body of :func:`nightly_replan`, run while holding the run lock."""
     timings: dict[str, float] = {}
     params = {
         "runner": runner,
@@ -110,7 +140,8 @@ def nightly_replan(
         timings["arrivals"] = time.perf_counter() - tic
         prepared = prepare_task(db, as_of, run_id, policy, scope, params)
         prepared.run.counts["arrivals"] = arrivals
-        clear_stale_scratch(db, keep=run_id)  # killed runs' folders; we are the writer now
+        # Killed runs' folders: we hold the run lock, so no other run is alive to own one.
+        clear_stale_scratch(db, keep=run_id)
         with run_scratch(db, run_id) as scratch:
             tic = time.perf_counter()
             chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
@@ -144,6 +175,8 @@ def nightly_replan(
             con = connect(db)
             try:
                 fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
+                with suppress(Exception):  # analysts see the failed run; best effort
+                    publish(db, f"failed-{run_id}", con=con)
             finally:
                 con.close()
         raise
