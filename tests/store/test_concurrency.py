@@ -144,9 +144,7 @@ def test_reader_keeps_its_state_while_a_writer_writes_and_publishes(db):
     _wait_for(db.parent / "reading", reader)
     # The reader holds the published file open; the writer is not blocked.
     con = connect(db, wait_s=0)
-    con.execute(
-        "INSERT INTO policy_versions VALUES ('p2', current_timestamp, 'x', '{}', false)"
-    )
+    con.execute("INSERT INTO policy_versions VALUES ('p2', current_timestamp, 'x', '{}', false)")
     publish(db, "second", con=con)
     con.close()
     (db.parent / "written").touch()
