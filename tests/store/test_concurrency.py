@@ -401,3 +401,32 @@ def test_a_failing_handler_applies_nothing_and_the_events_stay_pending(db):
     assert _count(db, "SELECT count(*) FROM events") == 0
     assert _count(db, "SELECT count(*) FROM store_meta WHERE key = 'half-applied'") == 0
     assert apply_events(db).applied == 1
+
+
+def _readme_statements() -> list[str]:
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    from repayplan.demo import EXAMPLE_QUERIES
+
+    text = "\n".join([*re.findall(r"```sql\n(.*?)```", readme, re.S), *EXAMPLE_QUERIES])
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def test_readme_and_demo_queries_run_on_the_published_copy(master):
+    statements = _readme_statements()
+    assert len(statements) >= 12
+    con = connect_published(master)
+    try:
+        for sql in statements:
+            con.execute(sql).fetchall()  # DuckDB 2.0 (Python)
+    finally:
+        con.close()
+    out = subprocess.run(  # DuckDB 1.5.6 (the CLI)
+        [str(CLI), "-readonly", "-bail", str(analyst_path(master)), "-c", ";\n".join(statements)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and "Error" not in out.stderr, out.stderr
