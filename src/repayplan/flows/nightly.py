@@ -256,10 +256,12 @@ def serve(
     workers: int = 2,
     scope: str = "triggered",
     name: str = "nightly",
+    wait_s: float = 3600.0,
 ) -> None:
     """Register the nightly deployment on the Prefect server at ``PREFECT_API_URL`` with the
     ``cron`` schedule and run its worker loop here until interrupted (``flow.serve``).
-    Each scheduled run re-plans ``db`` as of its run date with the task runner ``runner``.
+    Each scheduled run re-plans ``db`` as of its run date with the task runner ``runner``;
+    when another run holds the portfolio it waits for it up to ``wait_s`` seconds.
     """
     import os
 
@@ -275,5 +277,11 @@ def serve(
     configured.serve(
         name=name,
         cron=cron,
-        parameters={"db": db, "runner": runner, "workers": workers, "scope": scope},
+        parameters={
+            "db": db,
+            "runner": runner,
+            "workers": workers,
+            "scope": scope,
+            "wait_s": wait_s,
+        },
     )

@@ -115,6 +115,25 @@ class ApplySummary:
 #: idempotency_key, recorded_at), in ``seq`` order.
 Handler = Callable[[duckdb.DuckDBPyConnection, pa.Table], None]
 _HANDLERS: dict[str, Handler] = {}
+#: Modules imported before the first apply, so that the handlers they register (at import)
+#: are there in every writer process — the nightly's included. Absent modules are skipped.
+HANDLER_MODULES: list[str] = ["repayplan.offers.handlers"]
+_loaded = False
+
+
+def _load_handler_modules() -> None:
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+
+    for name in HANDLER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and name.startswith(exc.name)):
+                raise
+    _loaded = True
 
 
 def register_event_handler(kind: str, handler: Handler) -> None:
@@ -320,6 +339,7 @@ def apply_events(
     result published (``publish`` overrides). ``applied_by``: recorded per event (a run id).
     ``limit``: apply at most this many (oldest first)."""
     tic = time.perf_counter()
+    _load_handler_modules()
     own = con is None
     if own:
         from repayplan.store.connection import connect
