@@ -113,11 +113,37 @@ def test_demo_is_published_and_the_package_index_cli_opens_it(master):
     ).stdout
     assert '"count_star()":300' in out.replace(" ", "")
     assert '"dpd_31_60"' in out and '"demo"' in out
-    # The engine file itself is a DuckDB 2.0 file the CLI refuses.
+
+
+def test_an_engine_file_in_duckdb_2_storage_is_published_as_a_15_copy(tmp_path):
+    db = tmp_path / "old.duckdb"
+    duckdb.connect(str(db)).close()  # made by DuckDB 2.0 itself, before this design
+    con = connect(db)  # migrates it
+    con.execute("INSERT INTO policy_versions VALUES ('p2', current_timestamp, 'x', '{}', false)")
+    done = publish(db, "old-file", con=con)
+    con.close()
+    with open(db, "rb") as f:
+        assert int.from_bytes(f.read(20)[12:20], "little") > 68  # DuckDB 2.0 storage
+    with open(done.path, "rb") as f:
+        assert int.from_bytes(f.read(20)[12:20], "little") == 68
     refused = subprocess.run(
-        [str(CLI), "-readonly", str(master), "-c", "SELECT 1"], capture_output=True, text=True
+        [str(CLI), "-readonly", str(db), "-c", "SELECT 1"], capture_output=True, text=True
     )
     assert refused.returncode != 0 and "version number" in refused.stderr
+    out = subprocess.run(
+        [
+            str(CLI),
+            "-readonly",
+            "-csv",
+            str(done.path),
+            "-c",
+            "SELECT count(*) FROM policy_versions; SELECT bucket_of(45)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "2" in out.splitlines() and "dpd_31_60" in out
 
 
 def test_reader_keeps_its_state_while_a_writer_writes_and_publishes(db):

@@ -30,6 +30,11 @@ DEFAULT_DB = Path("data/portfolio.duckdb")
 DEFAULT_WRITER_WAIT_S = 900.0
 #: Environment variable that overrides :data:`DEFAULT_WRITER_WAIT_S` (seconds).
 WAIT_ENV = "REPAYPLAN_WRITER_WAIT_S"
+#: DuckDB storage version new engine files are created in: the newest that the DuckDB
+#: command line on the package index (``duckdb-cli`` 1.5.6) reads, so that a published copy
+#: can be a plain copy of the engine file (``store.publish``). DuckDB 2.0 keeps writing a
+#: file in the version it was created with.
+STORAGE_VERSION = "v1.5.0"
 
 _PID = re.compile(r"PID (\d+)")
 
@@ -73,6 +78,8 @@ def connect(
         if read_only and not path.exists():
             raise InputError("no such database file", field="db", record=target)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only and not path.exists():
+            _create(path)
     budget = writer_wait_s() if wait_s is None else wait_s
     deadline = time.monotonic() + budget
     pause = 0.05
@@ -90,6 +97,21 @@ def connect(
     if not read_only:
         migrate(con)
     return con
+
+
+def _create(path: Path) -> None:
+    """Create an empty engine file in :data:`STORAGE_VERSION` (two processes creating it
+    at once: the second finds it there)."""
+    quoted = str(path).replace("'", "''")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{quoted}' AS engine_file (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute("DETACH engine_file")
+    except duckdb.Error:
+        if not path.exists():
+            raise
+    finally:
+        con.close()
 
 
 def _open_failure(exc: duckdb.Error, waited_s: float) -> str:

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -160,18 +162,48 @@ def _check_kind(kind: str) -> None:
         )
 
 
-def _open(db: str | Path) -> sqlite3.Connection:
+_local = threading.local()
+
+
+class _Inbox:
+    """A cached SQLite connection to one inbox (one per thread and process: SQLite
+    connections are neither thread- nor fork-safe); ``close`` keeps it open for reuse."""
+
+    def __init__(self, path: Path) -> None:
+        self.pid = os.getpid()
+        self.con = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+        )
+        self.con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.con.execute("PRAGMA journal_mode = WAL")
+        self.con.execute("PRAGMA synchronous = FULL")  # durable when the commit returns
+        for statement in _SCHEMA:
+            self.con.execute(statement)
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.con.execute(sql, params)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.con.in_transaction
+
+    def close(self) -> None:
+        if self.con.in_transaction:
+            self.con.execute("ROLLBACK")
+
+
+def _open(db: str | Path) -> _Inbox:
     if str(db) == ":memory:":
         raise InputError("an in-memory database has no event inbox", field="db")
-    path = inbox_path(db)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA synchronous = FULL")
-    for statement in _SCHEMA:
-        con.execute(statement)
-    return con
+    path = inbox_path(db).resolve()
+    cache = getattr(_local, "inboxes", None)
+    if cache is None:
+        cache = _local.inboxes = {}
+    inbox = cache.get(path)
+    if inbox is None or inbox.pid != os.getpid() or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        inbox = cache[path] = _Inbox(path)
+    return inbox
 
 
 def _canonical(kind: str, subject_id: str, payload: Mapping[str, Any]) -> tuple[str, str]:
