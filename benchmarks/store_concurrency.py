@@ -13,7 +13,8 @@ process. Steps, per code version:
    (``benchmarks/import_scale.py``'s layout) into a fresh database — wall seconds, which for
    "new" include publishing the copy;
 2. **nightly**: ``replan`` (threads, 2 workers, triggered loans) of a ``--nightly-loans``
-   demo book (copied fresh for each version) — wall seconds, the write and publish stages;
+   demo book (built by each version, same seed) — wall seconds, the write and publish
+   stages;
 3. **analyst query**: connect + four README queries, median of 5, on what each version gives
    analysts (old: the engine file; new: the published copy, from Python DuckDB 2.0 and from
    the ``duckdb-cli`` 1.5.6 binary), and whether a reader can open it while a writer holds
@@ -238,9 +239,6 @@ def main() -> None:
         src_db = work / f"src-{args.import_loans}.duckdb"
         _fresh(src_db)
         _child(old_src, "build", str(src_db), str(args.import_loans), str(files))
-    master = work / f"nightly-{args.nightly_loans}.duckdb"
-    if not master.exists():
-        _child(old_src, "build", str(master), str(args.nightly_loans), "")
 
     for label, src in versions.items():
         db = work / label / "imported.duckdb"
@@ -249,10 +247,11 @@ def main() -> None:
         result[f"import_{label}"] = _child(src, "import", str(db), str(files))
         print(label, "import", result[f"import_{label}"], flush=True)
     for label, src in versions.items():
+        # Each version builds its own book (same seed: the same loans), so the new one's
+        # engine file is what the new code creates.
         db = work / label / "portfolio.duckdb"
         _fresh(db)
-        shutil.copy(master, db)
-        shutil.copy(f"{master}.pii-key", f"{db}.pii-key")
+        result[f"build_{label}"] = _child(src, "build", str(db), str(args.nightly_loans), "")
         result[f"nightly_{label}"] = _child(src, "nightly", str(db))
         print(label, "nightly", result[f"nightly_{label}"], flush=True)
     old_db = work / "old" / "portfolio.duckdb"

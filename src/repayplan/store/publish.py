@@ -175,7 +175,10 @@ def _publish(con: duckdb.DuckDBPyConnection, db: Path, reason: str, keep: int) -
         snapshot = folder / f"{now.strftime(_STAMP)}-{_safe_reason(reason)}.duckdb"
         os.rename(tmp, snapshot)
         link = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        os.link(snapshot, link)
+        try:
+            os.link(snapshot, link)  # no second copy of the newest state
+        except OSError:  # a file system without hard links
+            shutil.copyfile(snapshot, link)
         os.replace(link, target)
         _prune(folder, keep)
     else:
