@@ -34,4 +34,4 @@ lock: $(STAMP)
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .prefect data/portfolio.duckdb* .pytest_cache
+	rm -rf $(VENV) .prefect data/portfolio.duckdb* data/portfolio.analyst.duckdb data/portfolio.snapshots .pytest_cache

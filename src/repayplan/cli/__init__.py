@@ -16,6 +16,7 @@ for _name in (
     "demo_cmds",
     "report_cmds",
     "simulate_cmds",
+    "share_cmds",
 ):
     try:
         importlib.import_module(f"repayplan.cli.{_name}")

@@ -10,6 +10,7 @@ from repayplan.cli.app import app, console, emit_json
 from repayplan.cli.portfolio_cmds import print_summary
 from repayplan.demo import demo
 from repayplan.store.connection import DEFAULT_DB
+from repayplan.store.publish import analyst_recipe
 
 
 @app.command("demo")
@@ -29,10 +30,9 @@ def demo_cmd(
     console.print(f"Demo portfolio: {result.loans:,} loans as of {result.as_of} in {result.db}")
     console.print(f"Risk model: {result.risk_model}")
     print_summary(result.run)
-    console.print(
-        f"\nExplore it: [bold]duckdb {result.db}[/bold]  (or in Python: "
-        f"duckdb.connect('{result.db}', read_only=True).sql(...).df())\n"
-    )
+    console.print()
+    console.print(analyst_recipe(result.db), highlight=False, markup=False)
+    console.print()
     for query in result.queries:
         console.print(query, highlight=False, markup=False)
         console.print()

@@ -12,6 +12,7 @@ from repayplan.cli.app import app, console, emit_json
 from repayplan.errors import InputError
 from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, replan
 from repayplan.store.connection import DEFAULT_DB
+from repayplan.store.publish import analyst_path
 
 
 def _date(text: str | None) -> date:
@@ -46,9 +47,9 @@ def print_summary(summary: RunSummary) -> None:
     if summary.report:
         console.print(f"Morning report: [bold]{summary.report}[/bold]")
     console.print(
-        f"Results in {summary.db}: tables runs, plans, plan_installments, "
-        "replan_triggers, plan_failures; views latest_plan, plan_adherence, "
-        "early_warning."
+        f"Results published to {analyst_path(summary.db)} (read-only copy for analysts): "
+        "tables runs, plans, plan_installments, replan_triggers, plan_failures; views "
+        "latest_plan, plan_adherence, early_warning."
     )
 
 
@@ -64,10 +65,14 @@ def replan_cmd(
     dask_address: str = typer.Option(
         None, "--dask-address", help="Remote Dask scheduler (tcp://host:8786) for --runner dask."
     ),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Seconds to wait for a run in progress (default: refuse at once)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Re-plan the portfolio now: triggers, candidates in chunks, selection under the
-    portfolio limits, compliance, one transaction (re-running a date replaces its results)."""
+    portfolio limits, compliance, one transaction (re-running a date replaces its results).
+    One run at a time per portfolio: a second waits (--wait) or is refused."""
     if not Path(db).exists():
         raise InputError("no such database file", field="db", record=str(db))
     summary = replan(
@@ -79,6 +84,7 @@ def replan_cmd(
         inbox=inbox,
         scope=scope,
         dask_address=dask_address,
+        wait_s=wait,
     )
     if json_out:
         emit_json(summary.to_dict())

@@ -9,6 +9,10 @@ closed while they run and only this process opens it again, to write. As chunks 
 their plans and schedules are spilled to Parquet in a scratch folder next to the database
 (``portfolio.spill``), so this process holds only the candidates' figures and the writer
 loads plans and chosen schedules straight from the files.
+
+One run at a time: the flow holds the portfolio's run lock (``store.runlock``) throughout,
+so a second run waits (``wait_s``) or is refused with a message naming the run in progress.
+The results are published for analysts as they are committed (``store.publish``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from contextlib import suppress
 from datetime import date
 from typing import Any
 
@@ -34,7 +39,9 @@ from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
 from repayplan.portfolio.nightly_policy import NightlyPolicy  # noqa: E402
 from repayplan.portfolio.spill import CandidateSpill, clear_stale_scratch, run_scratch  # noqa: E402
 from repayplan.store.connection import connect  # noqa: E402
+from repayplan.store.publish import publish  # noqa: E402
 from repayplan.store.results import fail_run  # noqa: E402
+from repayplan.store.runlock import run_lock  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +116,40 @@ def nightly_replan(
     inbox: str | None = None,
     scope: str = "triggered",
     report_dir: str | None = None,
+    wait_s: float = 0.0,
 ) -> steps.RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see the module
     docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded).
     ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it. After the
     write, the morning report goes to ``report_dir`` (default ``reports/`` beside ``db``)
-    and is published as Prefect artifacts (``repayplan.flows.artifacts``)."""
+    and is published as Prefect artifacts (``repayplan.flows.artifacts``).
+
+    The whole run holds the portfolio's run lock: when another run holds it, this one waits
+    up to ``wait_s`` seconds, then is refused (``RunInProgress``) without touching anything."""
     # A deployment's parameters arrive as JSON text (UI, `prefect deployment run`).
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or date.today())
     run_id = steps.new_run_id(as_of)
+    with run_lock(db, run_id, wait_s=float(wait_s)):
+        return _locked_run(
+            db, as_of, run_id, runner, workers, chunk_size, policy, limits, inbox, scope,
+            report_dir,
+        )  # fmt: skip
+
+
+def _locked_run(
+    db: str,
+    as_of: date,
+    run_id: str,
+    runner: str,
+    workers: int,
+    chunk_size: int,
+    policy: NightlyPolicy | None,
+    limits: PortfolioLimits | None,
+    inbox: str | None,
+    scope: str,
+    report_dir: str | None,
+) -> steps.RunSummary:
+    """The body of :func:`nightly_replan`, run while holding the run lock."""
     timings: dict[str, float] = {}
     params = {
         "runner": runner,
@@ -134,7 +166,8 @@ def nightly_replan(
         timings["arrivals"] = time.perf_counter() - tic
         prepared = prepare_task(db, as_of, run_id, policy, scope, params)
         prepared.run.counts["arrivals"] = arrivals
-        clear_stale_scratch(db, keep=run_id)  # killed runs' folders; we are the writer now
+        # Killed runs' folders: we hold the run lock, so no other run is alive to own one.
+        clear_stale_scratch(db, keep=run_id)
         with run_scratch(db, run_id) as scratch:
             tic = time.perf_counter()
             chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
@@ -170,6 +203,8 @@ def nightly_replan(
             con = connect(db)
             try:
                 fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
+                with suppress(Exception):  # analysts see the failed run; best effort
+                    publish(db, f"failed-{run_id}", con=con)
             finally:
                 con.close()
         raise
@@ -253,10 +288,12 @@ def serve(
     workers: int = 2,
     scope: str = "triggered",
     name: str = "nightly",
+    wait_s: float = 3600.0,
 ) -> None:
     """Register the nightly deployment on the Prefect server at ``PREFECT_API_URL`` with the
     ``cron`` schedule and run its worker loop here until interrupted (``flow.serve``).
-    Each scheduled run re-plans ``db`` as of its run date with the task runner ``runner``.
+    Each scheduled run re-plans ``db`` as of its run date with the task runner ``runner``;
+    when another run holds the portfolio it waits for it up to ``wait_s`` seconds.
     """
     import os
 
@@ -272,5 +309,11 @@ def serve(
     configured.serve(
         name=name,
         cron=cron,
-        parameters={"db": db, "runner": runner, "workers": workers, "scope": scope},
+        parameters={
+            "db": db,
+            "runner": runner,
+            "workers": workers,
+            "scope": scope,
+            "wait_s": wait_s,
+        },
     )

@@ -14,7 +14,11 @@ Steps (each callable and testable without Prefect):
 4. :func:`choose_plans` — one plan per loan under the portfolio limits;
 5. :func:`apply_compliance` — every chosen plan re-checked; a failing plan falls back to the
    contract (``keep``) and is recorded;
-6. :func:`finish_run` — everything written in one transaction by the single writer.
+6. :func:`finish_run` — everything written in one transaction by the single writer, the
+   event inbox applied, and the result published for analysts (``store.publish``).
+
+The flow holds the portfolio's run lock (``store.runlock``) from start to end: a second run
+waits or is refused, so it never marks this one ``interrupted`` or removes its scratch.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from repayplan.portfolio.triggers import SCOPES, select_for_replanning, update_d
 from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
 from repayplan.risk.miss_model import DEFAULT_MISS_MODEL, MissModel, active_miss_model
 from repayplan.store.connection import connect
+from repayplan.store.events import apply_events
+from repayplan.store.publish import publish
 from repayplan.store.queries import loans_for_planning
 from repayplan.store.results import RunRecord, RunTables, start_run, write_run
 
@@ -185,6 +191,7 @@ def prepare_run(
         )
         run.parameters["policy"] = policy.to_dict()
         run.counts["interrupted_runs_marked"] = start_run(con, run)
+        run.counts["events_applied"] = _apply_events(db, con, run)
         run.counts["loans_rolled_forward"] = update_delinquency(con, as_of)
     finally:
         con.close()
@@ -417,13 +424,48 @@ def finish_run(
         )
         write_run(con, run, tables)
         run.timings["write"] = time.perf_counter() - tic
+        # Events the service recorded while the run was planning.
+        run.counts["events_applied"] = run.counts.get("events_applied", 0) + _apply_events(
+            db, con, run
+        )
+        run.timings["publish"] = publish_after_run(db, con, run)
         con.execute(
-            "UPDATE runs SET timings = ?::JSON WHERE run_id = ?",
-            [json.dumps(run.timings), run.run_id],
+            "UPDATE runs SET timings = ?::JSON, counts = ?::JSON WHERE run_id = ?",
+            [json.dumps(run.timings), json.dumps(run.counts, default=str), run.run_id],
         )
     finally:
         con.close()
     return run
+
+
+def _apply_events(db: str | Path, con: Any, run: RunRecord) -> int:
+    """Apply the event inbox's new events in the run's connection (``store.events``). A
+    failing handler never fails the run: the events stay in the inbox for the next apply,
+    and the reason is kept in the run's counts (``events_error``)."""
+    if str(db) == ":memory:":
+        return 0
+    try:
+        return apply_events(db, con=con, applied_by=run.run_id, publish=False).applied
+    except Exception as exc:
+        log.warning("events not applied: %s", type(exc).__name__)
+        run.counts["events_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        return 0
+
+
+def publish_after_run(db: str | Path, con: Any, run: RunRecord) -> float:
+    """Publish the committed results for analysts (``store.publish``) and return the
+    seconds it took. The results are committed already, so a failed publication does not
+    fail the run: it is logged and kept in the run's counts (``publish_error``); the next
+    publication includes these results."""
+    if str(db) == ":memory:":
+        return 0.0
+    tic = time.perf_counter()
+    try:
+        publish(db, f"{run.kind}-{run.run_id}", con=con)
+    except Exception as exc:
+        log.warning("results not published: %s", type(exc).__name__)
+        run.counts["publish_error"] = f"{type(exc).__name__}: {exc}"[:500]
+    return time.perf_counter() - tic
 
 
 def replan(
@@ -439,6 +481,7 @@ def replan(
     scope: str = "triggered",
     dask_address: str | None = None,
     report_dir: str | Path | None = None,
+    wait_s: float = 0.0,
 ) -> RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` by running the Prefect flow locally.
 
@@ -448,7 +491,9 @@ def replan(
     active ``policy_versions`` row; ``limits`` overrides the portfolio limits derived from
     it (a stress scenario). ``inbox``: a folder of arrivals to import first. ``scope``:
     ``triggered`` (loans with a trigger) or ``all`` (every open loan). ``report_dir``:
-    where the morning report is written (default ``reports/`` beside ``db``).
+    where the morning report is written (default ``reports/`` beside ``db``). ``wait_s``:
+    when another run holds the portfolio, wait this many seconds for it, then refuse
+    (:class:`repayplan.store.runlock.RunInProgress`; 0 refuses at once).
     """
     if runner not in RUNNERS:
         raise InputError(
@@ -475,4 +520,5 @@ def replan(
         scope=scope,
         dask_address=dask_address,
         report_dir=None if report_dir is None else str(report_dir),
+        wait_s=wait_s,
     )

@@ -19,7 +19,7 @@ from repayplan.portfolio.nightly_policy import active_policy
 from repayplan.risk.burden_fit import active_burden_curve
 from repayplan.risk.metrics import money
 from repayplan.risk.miss_model import active_miss_model
-from repayplan.store.connection import connect
+from repayplan.store.publish import connect_reader
 from repayplan.store.queries import loan_for_planning
 
 
@@ -45,7 +45,7 @@ def plan(
         )
     if str(db) != ":memory:" and not Path(db).exists():
         raise InputError("no such file", field="--db", record=str(db))
-    con = connect(db, read_only=True)
+    con = connect_reader(db)
     try:
         record = loan_for_planning(con, loan_id)
         policy = active_policy(con)

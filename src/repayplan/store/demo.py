@@ -33,6 +33,7 @@ from repayplan.store.population import (
     draw_loans,
     loans_per_borrower,
 )
+from repayplan.store.publish import publish
 from repayplan.store.schema import BUCKETS, HARDSHIP_REASONS, PRODUCTS, SEGMENTS
 from repayplan.store.simulate import Simulation, simulate
 
@@ -152,6 +153,8 @@ def init_demo(
             borrower_start = stop
             chunk += 1
         _write_meta(con, {"demo_status": "complete"})
+        if str(db) != ":memory:":  # analysts see the book once it is whole
+            publish(db, "demo", con=con)
         return _summary(con, str(db), seed, as_of, time.perf_counter() - started)
     finally:
         con.close()

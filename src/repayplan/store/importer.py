@@ -65,6 +65,7 @@ from repayplan.errors import InputError
 from repayplan.store.connection import DEFAULT_DB, connect
 from repayplan.store.contract import schedule_rows
 from repayplan.store.pii import Pseudonymiser, pseudonymiser_for
+from repayplan.store.publish import publish
 from repayplan.store.schema import FREQUENCY_MONTHS, PRODUCTS, SEGMENTS
 
 #: Default regulatory cap on the annual rate, percent (the US 36 % MAPR benchmark).
@@ -259,6 +260,8 @@ def import_files(
                     "SELECT kind, count(DISTINCT row_number) FROM stage.errors GROUP BY 1"
                 ).fetchall()
             )
+        if str(db) != ":memory:":  # the committed import, for analysts (store.publish)
+            publish(db, import_id, con=con)
         first = con.execute(
             "SELECT source_file, row_number, record_id, field, reason FROM rejected_rows "
             "WHERE import_id = ? ORDER BY source_file, row_number LIMIT 20",

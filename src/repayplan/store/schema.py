@@ -332,6 +332,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         "policy simulation results; champion-challenger arm of each plan",
         _SIMULATION_STATEMENTS,
     ),
+    Migration(
+        4,
+        "event inbox: the service's events applied by the writer, once each",
+        (
+            """CREATE TABLE events (
+                event_id VARCHAR PRIMARY KEY,         -- unique per event (the inbox's)
+                seq BIGINT NOT NULL,                  -- order in the inbox (1, 2, ...)
+                idempotency_key VARCHAR,              -- the caller's key, if any
+                kind VARCHAR NOT NULL,                -- e.g. offer.accepted
+                subject_id VARCHAR NOT NULL,          -- pseudonymous id (offer, loan)
+                actor VARCHAR,                        -- who (an API key's name)
+                payload JSON NOT NULL,                -- money in integer cents
+                recorded_at TIMESTAMP NOT NULL,       -- UTC, when the service recorded it
+                applied_at TIMESTAMP NOT NULL,        -- UTC, when the writer applied it
+                applied_by VARCHAR NOT NULL           -- run id, or apply-events
+            )""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
