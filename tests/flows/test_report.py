@@ -225,11 +225,6 @@ def test_report_opens_in_headless_chromium_offline(nights, tmp_path):
     assert shot.stat().st_size > 20_000
 
 
-@pytest.mark.xfail(
-    reason="main's champion arm (issue 10) gives past-due champion loans a waterfall "
-    "candidate but no 'keep' row, and the selection refuses the run; passes once fixed",
-    strict=False,
-)
 def test_demo_prints_the_path_of_its_report(tmp_path):
     from typer.testing import CliRunner
 
