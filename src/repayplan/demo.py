@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from repayplan.errors import InputError
-from repayplan.portfolio.replan import RunSummary, replan
+from repayplan.flows.run import replan
+from repayplan.portfolio.replan import RunSummary
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.demo import init_demo
 

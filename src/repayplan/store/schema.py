@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from repayplan.store.nightly_schema import nightly_statements
+
 SEGMENTS = ("salaried", "self_employed", "gig", "seasonal")
 PRODUCTS = ("consumer_instalment", "credit_card", "car", "mortgage")
 FREQUENCIES = (
@@ -282,13 +284,6 @@ def _seed_default_policy() -> str:
     )
 
 
-def _nightly_statements() -> tuple[str, ...]:
-    # Imported here: nightly_schema reads RUN_STATUSES from this module.
-    from repayplan.store.nightly_schema import NIGHTLY_STATEMENTS
-
-    return NIGHTLY_STATEMENTS
-
-
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -298,7 +293,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         "nightly re-planning: triggers, failures, selection gap, interrupted runs, tracking views",
-        _nightly_statements(),
+        nightly_statements(RUN_STATUSES),
     ),
 )
 
