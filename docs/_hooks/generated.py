@@ -14,6 +14,7 @@ A page asks for a part with a marker line, ``<!-- generated: NAME -->``:
 - ``results FILE | COMMAND``: the figures of ``benchmarks/results/FILE`` as a table, headed
   by the command that produced them and the machine it ran on (a missing file is a warning).
 
+It also drops the Sphinx role prefixes (":func:") the docstrings leave in the API pages.
 Nothing here touches the network or the project's data files.
 """
 
@@ -327,3 +328,12 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         return GENERATORS[name](markdown[: match.start()], match.group(2))
 
     return MARKER.sub(replace, markdown)
+
+
+# The docstrings use Sphinx roles (":func:`name`"); the API pages show the name alone.
+SPHINX_ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|attr|data|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Drop Sphinx role prefixes left in front of code spans by docstrings."""
+    return SPHINX_ROLE.sub("", html)
