@@ -5,7 +5,7 @@ Usage: ``.venv/bin/python benchmarks/nightly_scale.py [--sizes 10000,100000] [--
 
 For each size: build a demo portfolio of that many loans (``store.init_demo``) and fit the
 risk model on it (``risk.pd_model.fit``), timed apart from the flow; then run the real
-Prefect flow (``portfolio.replan.replan``) once with ``--scope all`` (every open loan fully
+Prefect flow (``repayplan.flows.run.replan``) once with ``--scope all`` (every open loan fully
 re-planned, several alternatives each) or ``triggered``. The build and the flow each run in
 a fresh process so that peak RSS (``ru_maxrss`` of that process and of its largest worker
 process) belongs to the flow alone. Prints a table with seconds per stage, seconds per
@@ -60,7 +60,7 @@ def build_portfolio(db: Path, loans: int, queue: mp.Queue) -> None:
 
 def run_flow(db: Path, runner: str, workers: int, scope: str, queue: mp.Queue) -> None:
     """One run of the real flow over ``db``; its time, counts and peak memory."""
-    from repayplan.portfolio.replan import replan
+    from repayplan.flows.run import replan
 
     tic = time.perf_counter()
     summary = replan(db, AS_OF, runner=runner, workers=workers, scope=scope)

@@ -104,7 +104,7 @@ def step_import(db: str, folder: str) -> dict:
 
 def step_nightly(db: str) -> dict:
     import repayplan
-    from repayplan.portfolio.replan import replan
+    from repayplan.flows.run import replan
 
     tic = time.perf_counter()
     summary = replan(db, AS_OF, runner="threads", workers=2)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from repayplan.errors import InputError
-from repayplan.portfolio.replan import RunSummary, replan
+from repayplan.flows.run import replan
+from repayplan.portfolio.replan import RunSummary
 from repayplan.store.connection import DEFAULT_DB, connect
 from repayplan.store.demo import init_demo
 
@@ -32,7 +33,7 @@ EXAMPLE_QUERIES = (
     "       avg(pd) AS avg_pd FROM latest_plan GROUP BY ALL ORDER BY loans DESC;",
     "-- why loans were picked, and which could not be planned\n"
     "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM replan_triggers)\n"
-    "GROUP BY ALL;\n"
+    "GROUP BY reason;\n"
     "SELECT stage, left(reason, 60) AS reason, count(*) FROM plan_failures GROUP BY ALL;",
 )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from repayplan.portfolio.replan import replan
+from repayplan.flows.run import replan
 from repayplan.portfolio.spill import scratch_root
 from repayplan.store.events import apply_events, read_events, register_event_handler
 from repayplan.store.events import unregister_event_handler as unregister

@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from repayplan.portfolio.replan import replan
+from repayplan.flows.run import replan
 
 from .conftest import AS_OF
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from repayplan.portfolio.replan import replan
+from repayplan.flows.run import replan
 from repayplan.portfolio.spill import scratch_root
 from repayplan.store import connect
 

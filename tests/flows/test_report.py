@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from repayplan.portfolio.replan import replan
+from repayplan.flows.run import replan
 from repayplan.report.render import SECTIONS, money
 from repayplan.store import connect
 from tests.demo_copy import copy_demo

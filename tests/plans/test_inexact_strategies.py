@@ -19,10 +19,17 @@ from repayplan.plans.lp import LinearProgram
 from repayplan.plans.model import build_program
 from repayplan.plans.quote import _strategy_for, quote
 from repayplan.plans.strategies import get_strategy, strategies_for
-from repayplan.plans.strategies.cpsat import EQUALITY_BAND, MILP_RELATIVE_GAP, RELATIVE_GAP
-from repayplan.plans.templates import TEMPLATES
+from repayplan.plans.strategies.cpsat import MILP_RELATIVE_GAP, RELATIVE_GAP
 
-LP_TEMPLATES = [n for n, t in TEMPLATES.items() if not t.is_mip]
+from .support import (
+    LP_TEMPLATES,
+    assert_integer_cents,
+    banded,
+    cases_and_templates,
+    resolution,
+)
+from .support import rel_diff as rel
+
 CASE = LoanCase(
     outstanding_principal=1_500_000,
     annual_rate=Decimal("0.12"),
@@ -36,50 +43,6 @@ CASE = LoanCase(
     start=date(2025, 1, 31),
     income_seasonality=(0.8, 0.8, 1, 1, 1.2, 1.2, 1.2, 1, 1, 1, 0.9, 0.9),
 )
-
-
-def rel(a: float, b: float) -> float:
-    return abs(a - b) / max(1.0, abs(b))
-
-
-def banded(lp: LinearProgram) -> tuple[np.ndarray, np.ndarray]:
-    """Which rows CP-SAT holds within a band (equalities integers cannot meet exactly, in the
-    columns' units) and each row's band (a cent of its largest coefficient)."""
-    scaled = lp.in_units()
-    a = scaled.A
-    widest = np.maximum.reduceat(np.abs(a.data), a.indptr[:-1]) if a.nnz else np.zeros(0)
-    fractional = np.zeros(lp.num_rows, bool)
-    rows = np.repeat(np.arange(lp.num_rows), np.diff(a.indptr))
-    off = np.abs(a.data - np.round(a.data)) > 1e-6
-    fractional[rows[off]] = True
-    rhs = np.where(np.isfinite(scaled.row_lower), scaled.row_lower, 0.0)
-    fractional |= np.abs(rhs - np.round(rhs)) > 1e-9
-    equal = scaled.row_lower == scaled.row_upper
-    return equal & fractional, EQUALITY_BAND * np.maximum(1.0, widest)
-
-
-def resolution(lp: LinearProgram) -> float:
-    """What the integer-cents model cannot tell apart: a cent of play in each banded row at
-    the objective's steepest cost per unit (its optimum may sit that far either side of the
-    LP's)."""
-    rows, band = banded(lp)
-    return float(band[rows].sum() * np.abs(lp.c * lp.units).max())
-
-
-def assert_integer_cents(lp: LinearProgram, x: np.ndarray) -> None:
-    """``x`` is a whole number of each column's unit, meets every inequality row and holds
-    every equality row within the declared band (a cent of its largest coefficient)."""
-    z = x / lp.units
-    np.testing.assert_allclose(z, np.round(z), atol=1e-6)
-    act = lp.A @ x
-    equal = lp.row_lower == lp.row_upper
-    tol = 1e-6 * np.maximum(1.0, np.abs(act))
-    ineq = ~equal
-    assert np.all(act[ineq] >= lp.row_lower[ineq] - tol[ineq])
-    assert np.all(act[ineq] <= lp.row_upper[ineq] + tol[ineq])
-    widest = np.maximum.reduceat(np.abs(lp.A.data), lp.A.indptr[:-1]) if lp.A.nnz else 0.0
-    band = EQUALITY_BAND * np.maximum(1.0, widest) * 1.01 + 1e-6
-    assert np.all(np.abs(act[equal] - lp.row_lower[equal]) <= band[equal])
 
 
 # --- declared column units --------------------------------------------------------------
@@ -182,33 +145,12 @@ def test_cpsat_says_infeasible_where_the_plan_is():
     assert get_strategy("ortools-cpsat").solve(lp, time_limit=10).status == "infeasible"
 
 
-borrowers = st.builds(
-    lambda principal, rate, income, share, term, arrears, fees, template: (
-        LoanCase(
-            outstanding_principal=principal,
-            annual_rate=rate,
-            remaining_term=term,
-            monthly_income=income,
-            essential_expenses=int(income * share),
-            arrears=arrears,
-            penalty_fees=fees,
-            start=date(2025, 3, 31),
-        ),
-        template,
-    ),
-    principal=st.integers(100_000, 3_000_000),
-    rate=st.decimals("0.0", "0.3", places=4),
-    income=st.integers(150_000, 1_000_000),
-    share=st.floats(0.1, 0.6),
-    term=st.integers(3, 48),
-    arrears=st.sampled_from([0, 50_000]),
-    fees=st.sampled_from([0, 5_000]),
-    template=st.sampled_from(LP_TEMPLATES),
-)
-
-
 @settings(max_examples=8, deadline=None)
-@given(drawn=borrowers)
+@given(
+    drawn=cases_and_templates(
+        arrears=st.sampled_from([0, 50_000]), penalty_fees=st.sampled_from([0, 5_000])
+    )
+)
 def test_cpsat_agrees_with_the_exact_lp_on_random_borrowers(drawn):
     case, template = drawn
     lp = build_program(case, Policy(), template).lp

@@ -16,6 +16,8 @@ from repayplan.plans.model import build_program, default_term, monthly_incomes
 from repayplan.plans.strategies.registry import get_strategy, strategies_for
 from repayplan.plans.templates import TEMPLATES, get_template, templates_for
 
+from .support import LP_TEMPLATES, cases_and_templates, loan_cases
+
 CASE = LoanCase(
     outstanding_principal=1_500_000,
     annual_rate=Decimal("0.12"),
@@ -29,7 +31,6 @@ CASE = LoanCase(
     start=date(2025, 1, 31),
     income_seasonality=(0.8, 0.8, 1, 1, 1.2, 1.2, 1.2, 1, 1, 1, 0.9, 0.9),
 )
-LP_TEMPLATES = [n for n, t in TEMPLATES.items() if not t.is_mip]
 EXACT_LP = ["ortools-glop", "pulp-highs", "pulp-cbc", "fast"]
 
 
@@ -127,24 +128,14 @@ def test_milp_templates_agree_across_milp_solvers(template):
 
 @settings(max_examples=12, deadline=None)
 @given(
-    principal=st.integers(100_000, 5_000_000),
-    rate=st.decimals("0.0", "0.3", places=4),
-    income=st.integers(150_000, 1_500_000),
-    expense_share=st.floats(0.1, 0.6),
-    term=st.integers(6, 72),
-    template=st.sampled_from(LP_TEMPLATES),
-)
-def test_random_borrowers_agree_across_lp_strategies(
-    principal, rate, income, expense_share, term, template
-):
-    case = LoanCase(
-        outstanding_principal=principal,
-        annual_rate=rate,
-        remaining_term=term,
-        monthly_income=income,
-        essential_expenses=int(income * expense_share),
-        start=date(2025, 3, 31),
+    drawn=cases_and_templates(
+        principal=st.integers(100_000, 5_000_000),
+        income=st.integers(150_000, 1_500_000),
+        term=st.integers(6, 72),
     )
+)
+def test_random_borrowers_agree_across_lp_strategies(drawn):
+    case, template = drawn
     prog = build_program(case, Policy(), template)
     sols = [get_strategy(n).solve(prog.lp) for n in ("ortools-glop", "pulp-highs", "fast")]
     statuses = {s.status for s in sols}
@@ -205,32 +196,24 @@ def test_level_shape_has_one_payment_and_implied_balances(template):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    principal=st.integers(100_000, 8_000_000),
-    rate=st.decimals("0.0", "0.3", places=4),
-    income=st.integers(100_000, 1_000_000),
-    expense_share=st.floats(0.1, 0.7),
-    term=st.integers(3, 72),
-    template=st.sampled_from(["balanced", "lowest_cost", "reamortise", "holiday", "graduated"]),
+    drawn=cases_and_templates(
+        ["balanced", "lowest_cost", "reamortise", "holiday", "graduated"],
+        principal=st.integers(100_000, 8_000_000),
+        income=st.integers(100_000, 1_000_000),
+        expense_share=st.floats(0.1, 0.7),
+        term=st.integers(3, 72),
+        hardship=st.just("job_loss"),
+        penalty_fees=st.just(5_000),
+    )
 )
-def test_refutation_never_contradicts_the_solver(
-    principal, rate, income, expense_share, term, template
-):
+def test_refutation_never_contradicts_the_solver(drawn):
     """The bounds that answer "infeasible" without a solve are necessary conditions."""
+    from dataclasses import replace
+
     from repayplan.plans.relax import refuted
 
-    case = LoanCase(
-        outstanding_principal=principal,
-        annual_rate=rate,
-        remaining_term=term,
-        monthly_income=income,
-        essential_expenses=int(income * expense_share),
-        arrears=principal // 20,
-        penalty_fees=5_000,
-        hardship="job_loss",
-        recovery_months=3,
-        hardship_income_factor=0.7,
-        start=date(2025, 3, 31),
-    )
+    case, template = drawn
+    case = replace(case, arrears=case.outstanding_principal // 20)
     prog = build_program(case, Policy(), template)
     if refuted(prog) is not None:
         assert get_strategy("pulp-highs").solve(prog.lp).status == "infeasible"
@@ -242,23 +225,6 @@ ALL_TEMPLATES = list(TEMPLATES)
 LIFTED = ("affordability", "no negative amortisation", "yield floor", "minimum payment", None)
 
 
-def _borrower(principal, rate, income, share, term, hardship, arrears, fees):
-    return LoanCase(
-        outstanding_principal=principal,
-        annual_rate=rate,
-        remaining_term=term,
-        monthly_income=income,
-        essential_expenses=int(income * share),
-        arrears=arrears,
-        penalty_fees=fees,
-        hardship="job_loss" if hardship else None,
-        recovery_months=3 if hardship else None,
-        hardship_income_factor=0.7 if hardship else 1.0,
-        income_seasonality=(0.6, 0.7, 1, 1, 1.3, 1.4, 1.4, 1, 1, 1, 0.8, 0.8),
-        start=date(2025, 3, 31),
-    )
-
-
 plan_args = st.fixed_dictionaries(
     {},
     optional={
@@ -267,16 +233,15 @@ plan_args = st.fixed_dictionaries(
         "concession_limit": st.just(Decimal("0.1")),
     },
 )
-random_borrowers = st.builds(
-    _borrower,
+random_borrowers = loan_cases(
     principal=st.integers(100_000, 6_000_000),
-    rate=st.decimals("0.0", "0.3", places=4),
     income=st.integers(80_000, 900_000),
-    share=st.floats(0.1, 0.7),
+    expense_share=st.floats(0.1, 0.7),
     term=st.integers(0, 72),
-    hardship=st.booleans(),
+    hardship=st.sampled_from([None, "job_loss"]),
     arrears=st.sampled_from([0, 150_000, 600_000]),
-    fees=st.sampled_from([0, 20_000]),
+    penalty_fees=st.sampled_from([0, 20_000]),
+    income_seasonality=st.just((0.6, 0.7, 1, 1, 1.3, 1.4, 1.4, 1, 1, 1, 0.8, 0.8)),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -15,6 +16,8 @@ from repayplan.finance import Frequency, npv
 from repayplan.plans.case import LoanCase, Policy
 from repayplan.plans.quote import case_from_record, plan, quote, quote_many
 from repayplan.risk.metrics import periodic_hurdle
+
+from .support import loan_cases, rates
 
 POLICY = Policy()
 
@@ -87,37 +90,20 @@ def minimum_run_before_last(alt, policy: Policy) -> int:
     return 0
 
 
-borrowers = st.builds(
-    lambda principal, rate, income, share, debt, term, season, hardship, arrears, fees, rec: (
-        LoanCase(
-            outstanding_principal=principal,
-            annual_rate=rate,
-            remaining_term=term,
-            monthly_income=income,
-            essential_expenses=int(income * share),
-            other_debt=debt,
-            arrears=arrears,
-            penalty_fees=fees,
-            income_seasonality=tuple(season),
-            hardship=hardship,
-            recovery_months=rec if hardship else None,
-            hardship_income_factor=0.7 if hardship else 1.0,
-            start=date(2025, 1, 31),
-            product="agri" if hardship == "seasonal" else "consumer_instalment",
-        )
-    ),
+borrowers = loan_cases(
     principal=st.integers(50_000, 4_000_000),
-    rate=st.decimals("0.0", "0.35", places=4),
+    rate=rates("0.35"),
     income=st.integers(200_000, 1_200_000),
-    share=st.floats(0.1, 0.5),
-    debt=st.integers(0, 30_000),
+    expense_share=st.floats(0.1, 0.5),
     term=st.integers(3, 84),
-    season=st.lists(st.floats(0.6, 1.4), min_size=12, max_size=12),
     hardship=st.sampled_from([None, "job_loss", "illness", "business_downturn", "seasonal"]),
+    recovery_months=st.integers(1, 6),
+    start=date(2025, 1, 31),
+    other_debt=st.integers(0, 30_000),
+    income_seasonality=st.lists(st.floats(0.6, 1.4), min_size=12, max_size=12),
     arrears=st.integers(0, 80_000),
-    fees=st.integers(0, 10_000),
-    rec=st.integers(1, 6),
-)
+    penalty_fees=st.integers(0, 10_000),
+).map(lambda c: replace(c, product="agri" if c.hardship == "seasonal" else "consumer_instalment"))
 
 
 @settings(max_examples=15, deadline=None)

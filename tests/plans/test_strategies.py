@@ -12,87 +12,21 @@ from repayplan.errors import InputError
 from repayplan.plans.lp import LinearProgram
 from repayplan.plans.strategies import get_strategy, strategies_for, strategy_names
 
+from .support import (
+    REL_TOL,
+    amortisation_lp,
+    assert_kkt,
+    late_payer_lp,
+    plan_case,
+    random_lp,
+    rel_diff,
+)
+
 EXACT_LP = [n for n in strategy_names() if get_strategy(n).capabilities.exact]
 MILP = [n for n in strategy_names() if get_strategy(n).capabilities.milp]
 WITH_DUALS = [
     n for n in EXACT_LP if get_strategy(n).capabilities.duals and get_strategy(n).capabilities.lp
 ]
-REL_TOL = 1e-6
-
-
-def rel_diff(a: float, b: float) -> float:
-    return abs(a - b) / max(1.0, abs(b))
-
-
-def random_lp(seed: int, n: int = 8, m: int = 6, integer: bool = False) -> LinearProgram:
-    """A bounded, feasible LP: x in a box, rows built around a known interior point."""
-    rng = np.random.default_rng(seed)
-    dense = rng.normal(size=(m, n)) * (rng.random((m, n)) < 0.6)
-    x0 = rng.uniform(1, 5, n)
-    act = dense @ x0
-    kind = rng.integers(0, 3, m)  # 0: ≥, 1: ≤, 2: ranged
-    lo = np.where(kind == 1, -np.inf, np.floor(act - rng.uniform(0.5, 3, m)))
-    hi = np.where(kind == 0, np.inf, np.ceil(act + rng.uniform(0.5, 3, m)))
-    return LinearProgram(
-        c=rng.normal(size=n),
-        A=sp.csr_matrix(dense),
-        row_lower=lo,
-        row_upper=hi,
-        lower=np.zeros(n),
-        upper=np.full(n, 10.0),
-        integrality=np.ones(n, bool) if integer else None,
-        objective_offset=float(rng.normal()),
-    )
-
-
-def amortisation_lp(
-    balance: float, annual_rate: float, periods: int, cap: float, floor_share: float = 0.9
-) -> LinearProgram:
-    """The plan model's core: balance recursion, b_H = 0, affordability caps, no negative
-    amortisation, a yield floor; minimise total paid plus a convex burden epigraph."""
-    h, r = periods, annual_rate / 12
-    p, b, z = np.arange(h), h + np.arange(h), 2 * h + np.arange(h)
-    rows, cols, vals, lo, hi = [], [], [], [], []
-
-    def add(entries, lower, upper):
-        for col, val in entries:
-            rows.append(len(lo))
-            cols.append(col)
-            vals.append(val)
-        lo.append(lower)
-        hi.append(upper)
-
-    for t in range(h):
-        entries = [(b[t], 1.0), (p[t], 1.0)] + ([(b[t - 1], -(1 + r))] if t else [])
-        rhs = (1 + r) * balance if t == 0 else 0.0
-        add(entries, rhs, rhs)
-    for t in range(1, h):
-        add([(p[t], 1.0), (b[t - 1], -r)], 0.0, np.inf)
-    disc = (1 + 0.05 / 12) ** -np.arange(1, h + 1)
-    add([(p[t], disc[t]) for t in range(h)], floor_share * balance, np.inf)
-    for t in range(h):
-        for slope, icpt in ((0.5, 1.0), (2.0, 0.8), (8.0, -0.6)):
-            add([(z[t], 1.0), (p[t], -slope / cap)], icpt, np.inf)
-    upper = np.full(3 * h, np.inf)
-    upper[p] = cap
-    upper[b[-1]] = 0.0
-    return LinearProgram(
-        c=np.concatenate([np.full(h, 1.0), np.zeros(h), np.full(h, 50.0)]),
-        A=sp.csr_matrix((vals, (rows, cols)), shape=(len(lo), 3 * h)),
-        row_lower=np.array(lo),
-        row_upper=np.array(hi),
-        lower=np.zeros(3 * h),
-        upper=upper,
-    )
-
-
-def late_payer_lp() -> LinearProgram:
-    """A borrower who would rather pay late (cost falls with t) held up by the yield floor:
-    a unique vertex where the yield floor and the opening balance row bind."""
-    lp = amortisation_lp(1_000_000.0, 0.0, 12, cap=200_000.0, floor_share=0.97)
-    c = np.zeros(lp.num_vars)
-    c[:12] = np.linspace(1.0, 0.9, 12)
-    return LinearProgram(**{**lp.__dict__, "c": c})
 
 
 def test_registry_names_and_unknown_name():
@@ -300,67 +234,6 @@ PLAN_TEMPLATES = [
     "spread_arrears",
     "lowest_installment",
 ]
-
-
-def plan_case(seed: int, hardship: bool = False, arrears: int = 0, fees: int = 0):
-    """A plausible loan (cents, fractions) drawn from ``seed``."""
-    from datetime import date
-    from decimal import Decimal
-
-    from repayplan.plans.case import LoanCase
-
-    rng = np.random.default_rng(seed)
-    balance = int(rng.integers(300_000, 6_000_000))
-    term = int(rng.integers(12, 121))
-    income = int(balance / term * rng.uniform(3.0, 10.0))
-    season = 1.0 + rng.uniform(0, 0.4) * np.sin(np.arange(12) / 12 * 2 * np.pi + rng.uniform(0, 6))
-    return LoanCase(
-        outstanding_principal=balance,
-        annual_rate=Decimal(int(rng.integers(100, 2500))) / Decimal(10_000),
-        remaining_term=term,
-        monthly_income=income,
-        essential_expenses=int(income * rng.uniform(0.2, 0.45)),
-        other_debt=int(income * rng.uniform(0.0, 0.1)),
-        income_seasonality=tuple(float(f) for f in season / season.mean()),
-        arrears=arrears,
-        penalty_fees=fees,
-        hardship="job_loss" if hardship else None,
-        hardship_income_factor=0.7 if hardship else 1.0,
-        recovery_months=6 if hardship else None,
-        start=date(2025, 1, 15),
-        loan_id=f"t-{seed}",
-    )
-
-
-def assert_kkt(lp: LinearProgram, sol, tol: float = 1e-6) -> None:
-    """``sol`` is optimal with its duals: primal feasible, reduced costs of the right sign for
-    where each column sits, duals of the right sign for where each row binds (base.py's
-    convention), and the dual objective equal to the primal one — whatever vertex it is."""
-    x, y = sol.x, sol.row_duals
-    act = lp.A @ x
-    scale = np.maximum(1.0, np.abs(act))
-    assert np.all(act >= lp.row_lower - tol * scale) and np.all(act <= lp.row_upper + tol * scale)
-    d = lp.c - lp.A.T @ y
-    dtol = tol * max(1.0, np.abs(lp.c).max())
-    xs = np.maximum(1.0, np.abs(x))
-    at_lo = np.abs(x - lp.lower) <= 1e-7 * xs
-    at_up = np.abs(x - lp.upper) <= 1e-7 * xs
-    assert np.all(d[~at_lo] <= dtol), "column above its lower bound with a positive reduced cost"
-    assert np.all(d[~at_up] >= -dtol), "column below its upper bound with a negative reduced cost"
-    equal = lp.row_lower == lp.row_upper  # an equality row's dual may take either sign
-    r_lo = equal | (np.abs(act - lp.row_lower) <= 1e-7 * scale)
-    r_up = equal | (np.abs(act - lp.row_upper) <= 1e-7 * scale)
-    ytol = tol * max(1.0, np.abs(y).max())
-    assert np.all(y[~r_lo] <= ytol) and np.all(y[~r_up] >= -ytol)
-    # Complementary slackness in aggregate: c·x = y·Ax + d·x, so the duality gap is
-    # Σ y_i (a_i x − bound_i) + Σ d_j (x_j − bound_j) over the bounds each dual points at
-    # (a dual within tolerance of 0 on an infinite bound counts as 0).
-    row_bound = np.where(equal | (y > 0), lp.row_lower, lp.row_upper)
-    col_bound = np.where(d > 0, lp.lower, lp.upper)
-    row_gap = np.where(np.isfinite(row_bound), y * (act - np.nan_to_num(row_bound)), 0.0)
-    col_gap = np.where(np.isfinite(col_bound), d * (x - np.nan_to_num(col_bound)), 0.0)
-    gap = abs(row_gap.sum() + col_gap.sum())
-    assert gap <= 1e-6 * max(1.0, abs(sol.objective)), (gap, sol.objective)
 
 
 @settings(max_examples=15, deadline=None)

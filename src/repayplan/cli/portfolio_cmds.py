@@ -10,7 +10,8 @@ from rich.table import Table
 
 from repayplan.cli.app import app, console, emit_json
 from repayplan.errors import InputError
-from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, replan
+from repayplan.flows.run import replan
+from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.publish import analyst_path
 

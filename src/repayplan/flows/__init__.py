@@ -1,1 +1,4 @@
-"""Prefect flows: thin wrappers over the library (``repayplan.portfolio.replan``)."""
+"""Prefect flows: thin wrappers over the library (``repayplan.portfolio.replan``).
+
+``run.replan`` runs the nightly flow now; ``nightly`` is the flow itself.
+"""

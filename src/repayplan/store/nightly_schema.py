@@ -18,14 +18,23 @@ the ``interrupted`` run status, and the analysts' tracking views.
 
 from __future__ import annotations
 
-from repayplan.store.schema import RUN_STATUSES
+from collections.abc import Sequence
 
-NIGHTLY_RUN_STATUSES = (*RUN_STATUSES, "interrupted")
+#: The run status this migration adds to migration 1's.
+INTERRUPTED = "interrupted"
 
-_STATUS_LIST = ", ".join(f"'{s}'" for s in NIGHTLY_RUN_STATUSES)
 
-NIGHTLY_STATEMENTS: tuple[str, ...] = (
-    f"CREATE TYPE run_status_v2 AS ENUM ({_STATUS_LIST})",
+def nightly_statements(run_statuses: Sequence[str]) -> tuple[str, ...]:
+    """Migration 2's statements; ``run_statuses`` are migration 1's run statuses.
+
+    :mod:`repayplan.store.schema` assembles the migrations and passes them in: this module
+    does not import it, so the schema's pieces are put together in one direction only.
+    """
+    status_list = ", ".join(f"'{s}'" for s in (*run_statuses, INTERRUPTED))
+    return (f"CREATE TYPE run_status_v2 AS ENUM ({status_list})", *_STATEMENTS)
+
+
+_STATEMENTS: tuple[str, ...] = (
     "ALTER TABLE runs ALTER status TYPE run_status_v2",
     "ALTER TABLE runs ADD COLUMN selection_method VARCHAR",
     "ALTER TABLE runs ADD COLUMN selection_objective DOUBLE",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from repayplan.store.nightly_schema import nightly_statements
+
 SEGMENTS = ("salaried", "self_employed", "gig", "seasonal")
 PRODUCTS = ("consumer_instalment", "credit_card", "car", "mortgage")
 FREQUENCIES = (
@@ -284,13 +286,6 @@ def _seed_default_policy() -> str:
     )
 
 
-def _nightly_statements() -> tuple[str, ...]:
-    # Imported here: nightly_schema reads RUN_STATUSES from this module.
-    from repayplan.store.nightly_schema import NIGHTLY_STATEMENTS
-
-    return NIGHTLY_STATEMENTS
-
-
 _SIMULATION_STATEMENTS = (
     """CREATE TABLE simulation_runs (
         sim_id VARCHAR PRIMARY KEY,
@@ -325,7 +320,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         2,
         "nightly re-planning: triggers, failures, selection gap, interrupted runs, tracking views",
-        _nightly_statements(),
+        nightly_statements(RUN_STATUSES),
     ),
     Migration(
         3,

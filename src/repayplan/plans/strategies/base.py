@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -133,11 +133,21 @@ def _integer_count(lp: LinearProgram) -> int:
     return int(np.count_nonzero(lp.integrality)) if lp.integrality is not None else 0
 
 
-def _capable_names(lp: LinearProgram) -> list[str]:
-    # Imported here: the registry imports every backend, which import this module.
-    from repayplan.plans.strategies.registry import strategies_for
+def _no_registry(lp: LinearProgram) -> list[str]:
+    return []
 
-    return [s.name for s in strategies_for(lp)]
+
+# Names the strategies that can take a model, for the error above. The registry (the only
+# module that knows every strategy) installs it with :func:`set_capable_names`, so this
+# module never imports the registry.
+_capable_names: Callable[[LinearProgram], list[str]] = _no_registry
+
+
+def set_capable_names(lookup: Callable[[LinearProgram], list[str]]) -> None:
+    """Install ``lookup`` (model → names of the strategies that can solve it) for the
+    error a strategy raises on a model it cannot take; called once by the registry."""
+    global _capable_names
+    _capable_names = lookup
 
 
 def finite_or_none(value: float) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from repayplan.errors import InputError
 from repayplan.plans.lp import LinearProgram
-from repayplan.plans.strategies.base import Capabilities, SolverStrategy
+from repayplan.plans.strategies.base import Capabilities, SolverStrategy, set_capable_names
 from repayplan.plans.strategies.cpsat import CpSatStrategy
 from repayplan.plans.strategies.fast import FastStrategy
 from repayplan.plans.strategies.highs_direct import HighsDirectStrategy
@@ -87,3 +87,6 @@ def strategies_for(
         and (s.capabilities.exact or not exact)
         and (s.capabilities.duals or not duals)
     ]
+
+
+set_capable_names(lambda lp: [s.name for s in strategies_for(lp)])
