@@ -88,8 +88,11 @@ def test_sql_on_the_page_runs(page: str) -> None:
     """Each ```sql block binds and runs (on an empty book: the point is the SQL, not rows)."""
     blocks = SQL_BLOCK.findall((DOCS / page).read_text())
     con = _migrated()
+    # The report's queries take the run (and simulation, loans) as named parameters.
+    values = {"run_id": "none", "sim_id": "none", "loans": ["none"]}
     for block in blocks:
-        con.execute(block)
+        names = [n for n in values if f"${n}" in block]
+        con.execute(block, {n: values[n] for n in names} if names else None)
 
 
 @pytest.mark.parametrize("query", EXAMPLE_QUERIES, ids=lambda q: q.splitlines()[0][:40])

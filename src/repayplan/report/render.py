@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from repayplan.report import charts
+import repayplan.report.charts as charts
 from repayplan.report.assets import CSP, CSS, JS
 from repayplan.report.data import ReportData
 from repayplan.report.queries import BY_NAME
