@@ -1,16 +1,37 @@
-"""The Typer application and the one place that turns errors into a one-line message."""
+"""The Typer application and the CLI's one error boundary (:func:`main`).
+
+Every error ends as exactly one line on stderr:
+
+- a user error — a :class:`~repayplan.errors.InputError` from the library, or any usage
+  error of typer's parser (typer raises its vendored ``typer._click`` exceptions, not
+  ``click``'s) — prints ``error: FIELD: reason`` and exits 2;
+- anything else prints ``error: unexpected <Kind>: <scrubbed message> (details in LOG)``
+  and exits 1; the log file (mode 0600) holds the traceback with every message scrubbed
+  (:func:`repayplan.errors.format_scrubbed_traceback`), so no personal data reaches it.
+
+Log files go to ``$REPAYPLAN_LOG_DIR``, else ``.repayplan/logs`` under the current folder.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
+from typer._click import exceptions as click_exc
 
-from repayplan.errors import RepayplanError
+from repayplan.errors import (
+    RepayplanError,
+    ScrubbedError,
+    format_scrubbed_traceback,
+    scrub_text,
+    scrubbed,
+)
 
 app = typer.Typer(
     name="repayplan",
@@ -23,23 +44,95 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+#: Environment variable naming the folder of the CLI's error logs.
+LOG_DIR_VAR = "REPAYPLAN_LOG_DIR"
+
 
 def emit_json(payload: Any) -> None:
     """Print ``payload`` as JSON on stdout (Decimals and dates as strings)."""
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
-def main() -> None:
-    """Entry point: run the app; a RepayplanError becomes ``error: ...`` on stderr, exit 2."""
+def log_dir() -> Path:
+    """Where :func:`main` writes the log of an unexpected error."""
+    return Path(os.environ.get(LOG_DIR_VAR) or Path.cwd() / ".repayplan" / "logs")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _error(text: str, code: int) -> None:
+    err_console.print(
+        f"[red]error:[/red] {_one_line(text)}", highlight=False, soft_wrap=True, markup=True
+    )
+    sys.exit(code)
+
+
+def usage_message(exc: click_exc.UsageError) -> str:
+    """A typer usage error as ``FIELD: reason`` (the option's longest name as FIELD)."""
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click_exc.NoSuchOption):
+        return f"{exc.option_name}: no such option"
+    if isinstance(exc, click_exc.BadOptionUsage):
+        return f"{exc.option_name}: {exc.format_message()}"
+    hint = getattr(exc, "param_hint", None)
+    if param is not None:
+        names = [o for o in getattr(param, "opts", []) if o.startswith("--")] or [param.name]
+        field = max(names, key=len)
+    elif isinstance(hint, str):
+        field = hint.strip("'\"")
+    else:
+        field = "usage"
+    if isinstance(exc, click_exc.MissingParameter):
+        return f"{field}: required"
+    reason = exc.format_message()
+    if reason.startswith("Invalid value for"):
+        reason = reason.split(":", 1)[-1].strip()
+    return f"{field}: {reason or 'invalid'}"
+
+
+def _write_log(exc: BaseException) -> Path | None:
+    folder = log_dir()
     try:
-        app(standalone_mode=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"error-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"repayplan {' '.join(sys.argv[1:2])} failed at {datetime.now()}\n\n")
+            handle.write(format_scrubbed_traceback(exc))
+    except OSError:
+        return None
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app behind the error boundary described in the module docstring.
+    ``argv``: the arguments (default ``sys.argv[1:]``)."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="repayplan")
     except RepayplanError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
+        if isinstance(exc, ScrubbedError):
+            _unexpected(exc)
+        _error(str(exc), 2)
+    except click_exc.NoArgsIsHelpError:
+        sys.exit(2)  # typer printed the help already
+    except click_exc.UsageError as exc:
+        _error(usage_message(exc), 2)
+    except click_exc.ClickException as exc:
+        _error(scrub_text(exc.format_message()), exc.exit_code or 1)
+    except (KeyboardInterrupt, typer.Abort):
+        err_console.print("interrupted", highlight=False)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    except Exception as exc:
+        _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> None:
+    safe = scrubbed(exc)
+    path = _write_log(exc)
+    where = f" (details in {path})" if path else ""
+    message = str(safe) if isinstance(safe, ScrubbedError) else scrub_text(str(safe))
+    _error(f"unexpected {message}{where}", 1)
