@@ -22,7 +22,7 @@ from repayplan.errors import InputError
 from repayplan.finance import add_months, months_between
 from repayplan.plans.alternative import Alternative, Quote
 from repayplan.plans.baselines import contract_plan, waterfall_plan
-from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.case import MAX_RECOVERY_MONTHS, LoanCase, Policy
 from repayplan.plans.explain import explain
 from repayplan.plans.lp import LPSolution
 from repayplan.plans.model import PlanProgram, build_from_outline, build_program, plan_outline
@@ -480,7 +480,9 @@ def case_from_record(
         frequency=str(record.get("frequency") or "monthly"),
         income_seasonality=tuple(float(v) for v in seasonality) if seasonality else (1.0,) * 12,
         hardship=None if hardship in (None, "", "none") else str(hardship),
-        recovery_months=None if recovery is None else max(0, months_between(start, recovery)),
+        recovery_months=None
+        if recovery is None
+        else min(MAX_RECOVERY_MONTHS, max(0, months_between(start, recovery))),
         start=start,
         base_monthly_hazard=record.get("base_monthly_hazard"),
         regular_payment=record.get("regular_payment"),
