@@ -385,6 +385,64 @@ def finish_run(
     return run
 
 
+#: Furthest a run may roll the book forward from the loans' own as_of, days.
+MAX_ROLL_FORWARD_DAYS = 5 * 366
+
+
+def check_options(
+    db: str | Path,
+    as_of: date,
+    *,
+    runner: str = "threads",
+    workers: int = 2,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inbox: str | Path | None = None,
+    scope: str = "triggered",
+    dask_address: str | None = None,
+) -> None:
+    """Refuse a run that cannot succeed before anything starts (no Prefect server, no
+    ``runs`` row): an unknown runner or scope, fewer than 1 worker or loan per chunk, a
+    missing database or inbox folder, and an ``as_of`` before the book's (planning from the
+    past on today's balances) or more than :data:`MAX_ROLL_FORWARD_DAYS` after it."""
+    if runner not in RUNNERS:
+        raise InputError(
+            f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}", field="runner"
+        )
+    if workers < 1:
+        raise InputError(f"must be at least 1, got {workers}", field="workers")
+    if workers > 256:
+        raise InputError(f"must be at most 256, got {workers}", field="workers")
+    if chunk_size < 1:
+        raise InputError(f"must be at least 1, got {chunk_size}", field="chunk_size")
+    if scope not in SCOPES:
+        raise InputError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}", field="scope")
+    if dask_address and runner != "dask":
+        raise InputError("--dask-address needs --runner dask", field="dask_address")
+    if inbox is not None and not Path(inbox).is_dir():
+        raise InputError("no such folder", field="inbox", record=str(inbox))
+    if not Path(db).is_file():
+        raise InputError("no such database file", field="db", record=str(db))
+    con = connect(db, read_only=True)
+    try:
+        book = con.execute("SELECT max(as_of) FROM loans").fetchone()[0]
+    finally:
+        con.close()
+    if book is None:
+        return
+    if as_of < book:
+        raise InputError(
+            f"{as_of} is before the book's as-of date {book}: a run cannot plan from the "
+            "past on today's balances",
+            field="as_of",
+        )
+    if (as_of - book).days > MAX_ROLL_FORWARD_DAYS:
+        raise InputError(
+            f"{as_of} is more than {MAX_ROLL_FORWARD_DAYS} days after the book's as-of date "
+            f"{book}; import current balances first",
+            field="as_of",
+        )
+
+
 def replan(
     db: str | Path,
     as_of: date,
@@ -407,14 +465,16 @@ def replan(
     it (a stress scenario). ``inbox``: a folder of arrivals to import first. ``scope``:
     ``triggered`` (loans with a trigger) or ``all`` (every open loan).
     """
-    if runner not in RUNNERS:
-        raise InputError(
-            f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}", field="runner"
-        )
-    if workers < 1:
-        raise InputError("must be at least 1", field="workers")
-    if dask_address and runner != "dask":
-        raise InputError("--dask-address needs --runner dask", field="dask_address")
+    check_options(
+        db,
+        as_of,
+        runner=runner,
+        workers=workers,
+        chunk_size=chunk_size,
+        inbox=inbox,
+        scope=scope,
+        dask_address=dask_address,
+    )
     from repayplan.prefect_env import configure
 
     configure()
