@@ -93,3 +93,8 @@ def import_cmd(
         for row in summary.rejections:
             rej.add_row(*(str(v) if v is not None else "" for v in row))
         console.print(rej)
+        if summary.rejections_not_listed:
+            console.print(
+                f"… and {summary.rejections_not_listed:,} more in rejected_rows "
+                f"(import_id = '{summary.import_id}')"
+            )
