@@ -475,20 +475,20 @@ def replan(
         scope=scope,
         dask_address=dask_address,
     )
-    from repayplan.prefect_env import configure
+    from repayplan.prefect_env import api_server
 
-    configure()
-    from repayplan.flows.nightly import run_nightly
+    with api_server():  # a temporary server dies with this process (see api_server)
+        from repayplan.flows.nightly import run_nightly
 
-    return run_nightly(
-        db=str(db),
-        as_of=as_of,
-        runner=runner,
-        workers=workers,
-        chunk_size=chunk_size,
-        policy=policy,
-        limits=limits,
-        inbox=None if inbox is None else str(inbox),
-        scope=scope,
-        dask_address=dask_address,
-    )
+        return run_nightly(
+            db=str(db),
+            as_of=as_of,
+            runner=runner,
+            workers=workers,
+            chunk_size=chunk_size,
+            policy=policy,
+            limits=limits,
+            inbox=None if inbox is None else str(inbox),
+            scope=scope,
+            dask_address=dask_address,
+        )
