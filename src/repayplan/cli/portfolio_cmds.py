@@ -8,9 +8,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, console, emit_json, err_console
 from repayplan.errors import InputError
 from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, replan
+from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
 
 
@@ -68,16 +69,17 @@ def replan_cmd(
     portfolio limits, compliance, one transaction (re-running a date replaces its results)."""
     if not Path(db).exists():
         raise InputError("no such database file", field="db", record=str(db))
-    summary = replan(
-        db,
-        _date(as_of),
-        runner=runner,
-        workers=workers,
-        chunk_size=chunk_size,
-        inbox=inbox,
-        scope=scope,
-        dask_address=dask_address,
-    )
+    with terminal_progress(err_console, enabled=not json_out):
+        summary = replan(
+            db,
+            _date(as_of),
+            runner=runner,
+            workers=workers,
+            chunk_size=chunk_size,
+            inbox=inbox,
+            scope=scope,
+            dask_address=dask_address,
+        )
     if json_out:
         emit_json(summary.to_dict())
     else:

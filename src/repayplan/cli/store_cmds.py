@@ -9,8 +9,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, console, emit_json, err_console
 from repayplan.errors import InputError
+from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.demo import init_demo
 from repayplan.store.importer import DEFAULT_RATE_CAP_PERCENT, import_files
@@ -72,9 +73,10 @@ def import_cmd(
         cap = Decimal(rate_cap)
     except ArithmeticError:
         raise InputError(f"not a number: {rate_cap}", field="rate_cap") from None
-    summary = import_files(
-        db, borrowers, loans, payments, rate_cap_percent=cap, as_of=_parse_date(as_of, "as_of")
-    )
+    with terminal_progress(err_console, enabled=not json_out):
+        summary = import_files(
+            db, borrowers, loans, payments, rate_cap_percent=cap, as_of=_parse_date(as_of, "as_of")
+        )
     if json_out:
         emit_json(summary.to_dict())
         return

@@ -61,6 +61,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from repayplan import progress
 from repayplan.errors import InputError, scrub_errors, scrub_text
 from repayplan.leftovers import claim_folder, sweep_folders
 from repayplan.store.connection import DEFAULT_DB, connect
@@ -274,12 +275,17 @@ def import_files(
                 "record_id VARCHAR, field VARCHAR, reason VARCHAR)"
             )
             read = {}
+            steps = len(files) + 2
             for kind in _KINDS:
                 if kind in files:
+                    progress.report("import", len(read), steps)
                     read[kind] = _stage(con, kind, files[kind], cap, as_of)
                     _check_across_rows(con, kind)
+            progress.report("import", len(read), steps)
             _prepare_load(con, files, as_of)
+            progress.report("import", len(read) + 1, steps)
             loaded = _load(con, files, import_id, as_of)
+            progress.report("import", steps, steps)
             rejected = dict(
                 con.execute(
                     "SELECT kind, count(DISTINCT row_number) FROM stage.errors GROUP BY 1"
