@@ -98,7 +98,8 @@ borrowers = st.builds(
             other_debt=debt,
             arrears=arrears,
             penalty_fees=fees,
-            income_seasonality=tuple(season),
+            # Factors average 1, as LoanCase (and import) require.
+            income_seasonality=tuple(f * 12 / sum(season) for f in season),
             hardship=hardship,
             recovery_months=rec if hardship else None,
             hardship_income_factor=0.7 if hardship else 1.0,
