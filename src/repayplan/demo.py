@@ -29,7 +29,8 @@ EXAMPLE_QUERIES = (
     "SELECT alternative, count(*) AS loans, sum(concession) AS concession,\n"
     "       avg(pd) AS avg_pd FROM latest_plan GROUP BY ALL ORDER BY loans DESC;",
     "-- why loans were picked, and which could not be planned\n"
-    "SELECT unnest(reasons) AS reason, count(*) FROM replan_triggers GROUP BY ALL;\n"
+    "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM replan_triggers)\n"
+    "GROUP BY reason ORDER BY 2 DESC;\n"
     "SELECT stage, left(reason, 60) AS reason, count(*) FROM plan_failures GROUP BY ALL;",
 )
 
