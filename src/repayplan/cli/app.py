@@ -23,6 +23,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer._click import exceptions as click_exc
 
 from repayplan.errors import (
@@ -51,6 +52,25 @@ LOG_DIR_VAR = "REPAYPLAN_LOG_DIR"
 def emit_json(payload: Any) -> None:
     """Print ``payload`` as JSON on stdout (Decimals and dates as strings)."""
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def table(title: str | None = None, **kwargs: Any) -> Table:
+    """The CLI's table: no lines, an underlined header and no outer padding, so that a plan
+    table fits 80 columns; columns made with :func:`column` never split a value (amounts,
+    plan names) — prose columns fold."""
+    return Table(
+        title=title, box=None, pad_edge=False, header_style="bold underline", **kwargs
+    )
+
+
+def column(table_: Table, name: str, *, numeric: bool = False, prose: bool = False) -> None:
+    """Add a column: right-aligned when ``numeric``; only a ``prose`` column may wrap."""
+    table_.add_column(
+        name,
+        justify="right" if numeric else "left",
+        no_wrap=not prose,
+        overflow="fold" if prose else "ellipsis",
+    )
 
 
 def log_dir() -> Path:

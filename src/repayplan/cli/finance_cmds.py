@@ -7,9 +7,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, column, console, emit_json
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.finance import (
     AprResult,
@@ -92,9 +92,9 @@ def schedule_cmd(
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(title=f"Schedule: {format_cents(result.principal)} over {periods} periods")
+    table = new_table(f"Schedule: {format_cents(result.principal)} over {periods} periods")
     for name in ("No.", "Due date", "Payment", "Principal", "Interest", "Balance"):
-        table.add_column(name, justify="left" if name == "Due date" else "right")
+        column(table, name, numeric=name != "Due date")
     for row in result.installments:
         table.add_row(
             str(row.number),
@@ -143,9 +143,9 @@ def apr_cmd(
     if as_json:
         emit_json(payload)
         return
-    table = Table(title=f"Rates of {cashflows.name} ({method})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    table = new_table(f"Rates of {cashflows.name} ({method})")
+    column(table, "measure")
+    column(table, "value", numeric=True)
     for key, value in payload.items():
         table.add_row(
             key.replace("_", " "), f"{value:.4f} %" if key.endswith("percent") else str(value)

@@ -8,9 +8,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, column, console, emit_json, table
 from repayplan.errors import InputError
 from repayplan.finance import to_cents
 from repayplan.finance.seasonality import seasonality_problem
@@ -19,6 +18,17 @@ from repayplan.plans.case import MAX_RECOVERY_MONTHS, LoanCase, Policy
 from repayplan.plans.quote import plan as plan_loan
 from repayplan.plans.quote import quote as quote_case
 
+#: Plan cycles as the quote table shows them (it must fit 80 columns).
+_FREQ_SHORT = {
+    "monthly": "mo",
+    "quarterly": "qtr",
+    "yearly": "yr",
+    "bimonthly": "2mo",
+    "semiannual": "6mo",
+    "weekly": "wk",
+    "biweekly": "2wk",
+    "semimonthly": "½mo",
+}
 HARDSHIP_CHOICES = ("job_loss", "illness", "business_downturn", "seasonal", "none")
 
 
@@ -96,22 +106,22 @@ def _show(result: Quote, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(title=f"status: {result.status} · solver: {result.solver}")
+    out = table(f"status: {result.status} · solver: {result.solver}")
     for col in ("plan", "rate %", "term", "first", "largest", "total paid", "max PTI"):
-        table.add_column(col, overflow="fold")
+        column(out, col, numeric=col not in ("plan", "term"))
     for alt in result.alternatives:
         pays = [i.payment for i in alt.schedule.installments]
         pti = alt.metrics.get("max_payment_to_income")
-        table.add_row(
+        out.add_row(
             alt.name,
             str((alt.annual_rate * 100).normalize()),
-            f"{alt.term_periods} {alt.frequency}",
+            f"{alt.term_periods} {_FREQ_SHORT.get(alt.frequency, alt.frequency)}",
             str(Decimal(pays[0]).scaleb(-2)),
             str(Decimal(max(pays)).scaleb(-2)),
             str(alt.metrics.get("total_paid", "")),
             "" if pti is None else f"{pti:.1%}",
         )
-    console.print(table)
+    console.print(out)
     for alt in result.alternatives:
         console.print(f"[bold]{alt.name}[/bold]: {alt.explanation}", highlight=False)
     for reason in result.reasons:

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json, err_console
+from repayplan.cli.app import app, column, console, emit_json, err_console
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, replan
 from repayplan.progress import terminal_progress
@@ -26,9 +26,9 @@ def _date(text: str | None) -> date:
 
 def print_summary(summary: RunSummary) -> None:
     """A run summary as readable tables."""
-    table = Table(title=f"Run {summary.run_id} as of {summary.as_of} — {summary.status}")
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    table = new_table(f"Run {summary.run_id} as of {summary.as_of} — {summary.status}")
+    column(table, "what")
+    column(table, "value", numeric=True)
     for key, value in summary.counts.items():
         if not isinstance(value, dict):
             table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))

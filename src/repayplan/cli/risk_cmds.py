@@ -6,9 +6,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.risk.pd_model import fit, score
 from repayplan.store.connection import DEFAULT_DB
@@ -45,7 +45,7 @@ def fit_cmd(
     if json_out:
         emit_json(report.to_dict())
         return
-    table = Table(title=f"Out-of-time holdout {report.windows['holdout_obs_date']} (12 months)")
+    table = new_table(f"Out-of-time holdout {report.windows['holdout_obs_date']} (12 months)")
     for column in ("model", "AUC", "oracle AUC", "Brier", "calibration error", "mean PD"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for kind, m in report.candidates.items():
@@ -79,7 +79,7 @@ def score_cmd(
     if json_out:
         emit_json(summary.to_dict())
         return
-    table = Table(title=f"Risk scores as of {summary.as_of} (model {summary.model_id})")
+    table = new_table(f"Risk scores as of {summary.as_of} (model {summary.model_id})")
     table.add_column("loans scored", justify="right")
     table.add_column("already 90+ dpd", justify="right")
     table.add_column("mean 12-month PD", justify="right")

@@ -7,9 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json, err_console
+from repayplan.cli.app import app, column, console, emit_json, err_console
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
@@ -41,7 +41,7 @@ def init_demo_cmd(
     if json_out:
         emit_json(summary.to_dict())
         return
-    table = Table(title=f"Demo portfolio in {summary.db} (as of {summary.as_of}, seed {seed})")
+    table = new_table(f"Demo portfolio in {summary.db} (as of {summary.as_of}, seed {seed})")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, rows in summary.rows.items():
@@ -80,20 +80,20 @@ def import_cmd(
     if json_out:
         emit_json(summary.to_dict())
         return
-    table = Table(title=f"Import {summary.import_id} into {summary.db}")
+    table = new_table(f"Import {summary.import_id} into {summary.db}")
     for col in ("file", "read", "loaded", "rejected"):
-        table.add_column(col, justify="left" if col == "file" else "right")
+        column(table, col, numeric=col != "file")
     for kind, read in summary.read.items():
         table.add_row(
             kind, f"{read:,}", f"{summary.loaded.get(kind, 0):,}", f"{summary.rejected[kind]:,}"
         )
     console.print(table)
     if summary.rejections:
-        rej = Table(title="First rejected rows (all in table rejected_rows)")
+        rej = new_table("First rejected rows (all in table rejected_rows)")
         for col in ("file", "row", "record", "field", "reason"):
-            rej.add_column(col)
-        for row in summary.rejections:
-            rej.add_row(*(str(v) if v is not None else "" for v in row))
+            column(rej, col, numeric=col == "row", prose=col == "reason")
+        for file, *rest in summary.rejections:
+            rej.add_row(Path(file).name, *(str(v) if v is not None else "" for v in rest))
         console.print(rej)
         if summary.rejections_not_listed:
             console.print(
