@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from repayplan.errors import InputError
-from repayplan.portfolio.replan import RunSummary, replan
+from repayplan.portfolio.replan import RUNNERS, RunSummary, replan
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.demo import init_demo
 
@@ -80,7 +80,14 @@ def demo(
     workers: int = 2,
 ) -> DemoResult:
     """Replace ``db`` by a fresh demo portfolio of ``loans`` loans, fit the risk model (when
-    the risk layer can), and re-plan the triggered loans once as of the portfolio date."""
+    the risk layer can), and re-plan the triggered loans once as of the portfolio date.
+    The run's options are checked before anything is built."""
+    if runner not in RUNNERS:
+        raise InputError(
+            f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}", field="runner"
+        )
+    if not 1 <= workers <= 256:
+        raise InputError(f"must be between 1 and 256, got {workers}", field="workers")
     summary = init_demo(db, loans=loans, seed=seed, as_of=as_of)
     model = _fit_risk(db)
     run = replan(db, summary.as_of, runner=runner, workers=workers)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from rich.table import Table
 from typer._click import exceptions as click_exc
 
 from repayplan.errors import (
+    InputError,
     RepayplanError,
     ScrubbedError,
     format_scrubbed_traceback,
@@ -58,9 +59,7 @@ def table(title: str | None = None, **kwargs: Any) -> Table:
     """The CLI's table: no lines, an underlined header and no outer padding, so that a plan
     table fits 80 columns; columns made with :func:`column` never split a value (amounts,
     plan names) — prose columns fold."""
-    return Table(
-        title=title, box=None, pad_edge=False, header_style="bold underline", **kwargs
-    )
+    return Table(title=title, box=None, pad_edge=False, header_style="bold underline", **kwargs)
 
 
 def column(table_: Table, name: str, *, numeric: bool = False, prose: bool = False) -> None:
@@ -71,6 +70,24 @@ def column(table_: Table, name: str, *, numeric: bool = False, prose: bool = Fal
         no_wrap=not prose,
         overflow="fold" if prose else "ellipsis",
     )
+
+
+#: Dates a person may type for a run or a book (far dates are typing mistakes).
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2200, 12, 31)
+
+
+def parse_date(text: str | None, field: str) -> date | None:
+    """A ``YYYY-MM-DD`` option as a date (None stays None), between :data:`FIRST_DATE` and
+    :data:`LAST_DATE`; InputError naming ``field`` otherwise."""
+    if text is None:
+        return None
+    try:
+        value = datetime.strptime(text.strip(), "%Y-%m-%d").date()
+    except ValueError:
+        raise InputError(f"not a date (YYYY-MM-DD): {text[:40]!r}", field=field) from None
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise InputError(f"must be between {FIRST_DATE} and {LAST_DATE}, got {value}", field=field)
+    return value
 
 
 def log_dir() -> Path:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
 
-from repayplan.cli.app import app, column, console, emit_json, err_console
+from repayplan.cli.app import app, column, console, emit_json, err_console, parse_date
 from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, replan
@@ -16,12 +16,7 @@ from repayplan.store.connection import DEFAULT_DB
 
 
 def _date(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {text}", field="as_of") from None
+    return parse_date(text, "as_of") or date.today()
 
 
 def print_summary(summary: RunSummary) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, console, emit_json, parse_date
 from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.risk.pd_model import fit, score
@@ -18,12 +18,7 @@ app.add_typer(risk_app, name="risk")
 
 
 def _parse_date(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {text}", field="as_of") from None
+    return parse_date(text, "as_of")
 
 
 def _existing(db: Path) -> Path:

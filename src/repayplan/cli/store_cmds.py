@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import typer
 
-from repayplan.cli.app import app, column, console, emit_json, err_console
+from repayplan.cli.app import app, column, console, emit_json, err_console, parse_date
 from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.progress import terminal_progress
@@ -18,12 +18,7 @@ from repayplan.store.importer import DEFAULT_RATE_CAP_PERCENT, import_files
 
 
 def _parse_date(text: str | None, field: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {text}", field=field) from None
+    return parse_date(text, field)
 
 
 @app.command("init-demo")
