@@ -113,6 +113,9 @@ def scrub_errors(func: _F) -> _F:
         try:
             return func(*args, **kwargs)
         except Exception as exc:
+            # The finished frames' locals (rows, connections) may hold personal data, and
+            # whoever keeps the exception (Prefect keeps a task's) would keep them alive.
+            traceback.clear_frames(exc.__traceback__)
             safe = scrubbed(exc)
             safe.__cause__ = None
             safe.__context__ = None

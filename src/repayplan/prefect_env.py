@@ -94,8 +94,24 @@ def api_server() -> Iterator[str]:
         ):
             yield server.api_url
     finally:
+        _drain_to_api()  # logs and events still queued go out before their server stops
         server.stop()
         record.unlink(missing_ok=True)
+
+
+def _drain_to_api(timeout: float = 5.0) -> None:
+    """Send what Prefect's background workers (logs, events) still hold, waiting at most
+    ``timeout`` seconds each."""
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+    except ImportError:  # pragma: no cover - another Prefect layout
+        return
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=timeout)
+        except Exception:  # a failed flush must not fail the run
+            continue
 
 
 @contextmanager

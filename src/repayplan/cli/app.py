@@ -146,6 +146,10 @@ def _write_log(exc: BaseException) -> Path | None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app behind the error boundary described in the module docstring.
     ``argv``: the arguments (default ``sys.argv[1:]``)."""
+    # The CLI prints its own one-line errors and summaries: Prefect's console handler shows
+    # only critical messages (its logs still reach the Prefect server; set this variable to
+    # WARNING to see them here).
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     try:
         app(args=argv, standalone_mode=False, prog_name="repayplan")
     except RepayplanError as exc:
