@@ -17,7 +17,7 @@ from typing import Any
 
 from repayplan.errors import InputError
 from repayplan.flows.run import replan
-from repayplan.portfolio.replan import RunSummary
+from repayplan.portfolio.replan import RUNNERS, RunSummary
 from repayplan.store.connection import DEFAULT_DB, connect
 from repayplan.store.demo import init_demo
 
@@ -33,7 +33,7 @@ EXAMPLE_QUERIES = (
     "       avg(pd) AS avg_pd FROM latest_plan GROUP BY ALL ORDER BY loans DESC;",
     "-- why loans were picked, and which could not be planned\n"
     "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM replan_triggers)\n"
-    "GROUP BY reason;\n"
+    "GROUP BY reason ORDER BY 2 DESC;\n"
     "SELECT stage, left(reason, 60) AS reason, count(*) FROM plan_failures GROUP BY ALL;",
 )
 
@@ -108,7 +108,14 @@ def demo(
     workers: int = 2,
 ) -> DemoResult:
     """Replace ``db`` by a fresh demo portfolio of ``loans`` loans, fit the risk model (when
-    the risk layer can), and re-plan the triggered loans once as of the portfolio date."""
+    the risk layer can), and re-plan the triggered loans once as of the portfolio date.
+    The run's options are checked before anything is built."""
+    if runner not in RUNNERS:
+        raise InputError(
+            f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}", field="runner"
+        )
+    if not 1 <= workers <= 256:
+        raise InputError(f"must be between 1 and 256, got {workers}", field="workers")
     summary = init_demo(db, loans=loans, seed=seed, as_of=as_of)
     _demo_policy(db)
     model = _fit_risk(db)

@@ -179,15 +179,17 @@ def test_killed_run_leaves_nothing_and_rerun_completes(demo_db, prefect_server):
         stderr=subprocess.DEVNULL,
     )
     # Kill it in the parallel stage: it opened the database (run row, triggers) and closed
-    # it again before the candidates tasks.
+    # it again before the candidates tasks. The first open is the options check (read only,
+    # before the flow starts); the second is the run's.
     deadline = time.monotonic() + 120
-    opened = False
+    opened = holding = 0
     while time.monotonic() < deadline and proc.poll() is None:
         holds = _holds_file(proc.pid, demo_db.resolve())
-        if holds:
-            opened = True
-        elif opened:
+        if holds and not holding:
+            opened += 1
+        elif not holds and holding and opened >= 2:
             break
+        holding = holds
         time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be killed"
     time.sleep(1.0)

@@ -59,8 +59,9 @@ def loan_cases(
     monthly_income = draw(income)
     reason = draw(hardship)
     extra = {name: draw(strategy) for name, strategy in fields.items()}
-    if "income_seasonality" in extra:
-        extra["income_seasonality"] = tuple(extra["income_seasonality"])
+    if "income_seasonality" in extra:  # factors average 1, as LoanCase (and import) require
+        season = extra["income_seasonality"]
+        extra["income_seasonality"] = tuple(f * 12 / sum(season) for f in season)
     return LoanCase(
         outstanding_principal=draw(principal),
         annual_rate=draw(rate),

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, console, emit_json, err_console
 from repayplan.cli.portfolio_cmds import print_summary
 from repayplan.demo import demo
+from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.publish import analyst_recipe
 
@@ -23,7 +24,8 @@ def demo_cmd(
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Build the demo portfolio, fit the risk model, re-plan it once, show where to look."""
-    result = demo(db, loans=loans, seed=seed, runner=runner, workers=workers)
+    with terminal_progress(err_console, enabled=not json_out):
+        result = demo(db, loans=loans, seed=seed, runner=runner, workers=workers)
     if json_out:
         emit_json(result.to_dict())
         return

@@ -7,9 +7,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, column, console, emit_json
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.finance import (
     AprResult,
@@ -32,9 +32,9 @@ def _percent(text: str, field: str) -> Decimal:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise InputError(f"not a percentage: {text!r}", field=field) from None
-    if not value.is_finite():
-        raise InputError(f"not a percentage: {text!r}", field=field)
+        raise InputError(f"not a percentage: {text[:40]!r}", field=field) from None
+    if not value.is_finite() or abs(value) > 10**6:
+        raise InputError(f"not a finite percentage: {text[:40]!r}", field=field)
     return value / 100
 
 
@@ -44,7 +44,7 @@ def _date(text: str | None, field: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InputError(f"not a date: {text!r} (use YYYY-MM-DD)", field=field) from None
+        raise InputError(f"not a date: {text[:40]!r} (use YYYY-MM-DD)", field=field) from None
 
 
 def _as_percent(fraction: Decimal) -> float:
@@ -76,23 +76,25 @@ def schedule_cmd(
 ) -> None:
     """Build a repayment schedule (interest per period rounded half-even to the cent)."""
     result = build_schedule(
-        principal=to_cents(principal, field="principal"),
+        principal=to_cents(principal, field="principal", exact=True),
         annual_rate=_percent(annual_rate, "annual_rate"),
         periods=periods,
         frequency=Frequency.parse(frequency),
         start=_date(start, "start"),
         day_count=DayCount.parse(day_count),
         method=Method.parse(method),
-        installment_multiple=to_cents(installment_multiple, field="installment_multiple"),
+        installment_multiple=to_cents(
+            installment_multiple, field="installment_multiple", exact=True
+        ),
         grace_periods=grace_periods,
-        balloon=to_cents(balloon, field="balloon"),
+        balloon=to_cents(balloon, field="balloon", exact=True),
     )
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(title=f"Schedule: {format_cents(result.principal)} over {periods} periods")
+    table = new_table(f"Schedule: {format_cents(result.principal)} over {periods} periods")
     for name in ("No.", "Due date", "Payment", "Principal", "Interest", "Balance"):
-        table.add_column(name, justify="left" if name == "Due date" else "right")
+        column(table, name, numeric=name != "Due date")
     for row in result.installments:
         table.add_row(
             str(row.number),
@@ -129,15 +131,21 @@ def apr_cmd(
         text = cashflows.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", record=str(cashflows)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8 CSV",
+            field="--cashflows",
+            record=str(cashflows),
+        ) from None
     flows = parse_cashflows(text.splitlines(), source=str(cashflows))
     result = apr(flows, method=method, periods_per_year=periods_per_year)
     payload = _rate_payload(result)
     if as_json:
         emit_json(payload)
         return
-    table = Table(title=f"Rates of {cashflows.name} ({method})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    table = new_table(f"Rates of {cashflows.name} ({method})")
+    column(table, "measure")
+    column(table, "value", numeric=True)
     for key, value in payload.items():
         table.add_row(
             key.replace("_", " "), f"{value:.4f} %" if key.endswith("percent") else str(value)

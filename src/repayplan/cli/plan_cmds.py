@@ -8,24 +8,35 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, column, console, emit_json, table
 from repayplan.errors import InputError
 from repayplan.finance import to_cents
+from repayplan.finance.seasonality import seasonality_problem
 from repayplan.plans.alternative import Quote
-from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.case import MAX_RECOVERY_MONTHS, LoanCase, Policy
 from repayplan.plans.quote import quote as quote_case
 from repayplan.portfolio.stored_plan import plan as plan_stored
 
+#: Plan cycles as the quote table shows them (it must fit 80 columns).
+_FREQ_SHORT = {
+    "monthly": "mo",
+    "quarterly": "qtr",
+    "yearly": "yr",
+    "bimonthly": "2mo",
+    "semiannual": "6mo",
+    "weekly": "wk",
+    "biweekly": "2wk",
+    "semimonthly": "½mo",
+}
 HARDSHIP_CHOICES = ("job_loss", "illness", "business_downturn", "seasonal", "none")
 
 
 def _cents(value: str, name: str) -> int:
     try:
-        cents = to_cents(value)
-    except (InvalidOperation, ValueError, InputError):
-        raise InputError(f"not an amount: {value!r}", field=name, record="quote") from None
+        cents = to_cents(value, field=name, exact=True)
+    except InputError as exc:
+        raise InputError(exc.reason, field=name, record="quote") from None
     if cents < 0:
         raise InputError(f"must not be negative, got {value}", field=name, record="quote")
     return cents
@@ -38,39 +49,79 @@ def _seasonality(text: str | None) -> tuple[float, ...]:
         factors = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise InputError(
-            f"not 12 comma-separated numbers: {text!r}",
+            f"not 12 comma-separated numbers: {text[:60]!r}",
             field="--income-seasonality",
             record="quote",
         ) from None
-    if len(factors) != 12:
+    problem = seasonality_problem(factors)
+    if problem:
+        raise InputError(problem, field="--income-seasonality", record="quote")
+    return factors
+
+
+def _rate(text: str) -> Decimal:
+    """A rate typed in percent as a fraction: finite, 0 to 1000 %."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
         raise InputError(
-            f"needs 12 factors (January first), got {len(factors)}",
-            field="--income-seasonality",
+            f"not a percentage: {text[:40]!r}", field="--annual-rate", record="quote"
+        ) from None
+    if not value.is_finite() or not 0 <= value < 1000:
+        raise InputError(
+            f"must be a percentage from 0 to below 1000, got {text[:40]}",
+            field="--annual-rate",
             record="quote",
         )
-    return factors
+    return value / 100
+
+
+def _start(text: str | None) -> date:
+    if not text:
+        return date.today()
+    try:
+        begin = date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"not a date: {text[:40]!r} (use YYYY-MM-DD)", field="--start", record="quote"
+        ) from None
+    if not date(1900, 1, 1) <= begin <= date(2200, 12, 31):
+        raise InputError(
+            f"must be between 1900-01-01 and 2200-12-31, got {begin}",
+            field="--start",
+            record="quote",
+        )
+    return begin
+
+
+def _months(value: int, name: str, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise InputError(
+            f"must be between {low} and {high} months, got {value}", field=name, record="quote"
+        )
+    return value
 
 
 def _show(result: Quote, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
         return
-    table = Table(title=f"status: {result.status} · solver: {result.solver}")
+    out = table(f"status: {result.status} · solver: {result.solver}")
     for col in ("plan", "rate %", "term", "first", "largest", "total paid", "max PTI"):
-        table.add_column(col, overflow="fold")
+        column(out, col, numeric=col not in ("plan", "term"))
     for alt in result.alternatives:
         pays = [i.payment for i in alt.schedule.installments]
         pti = alt.metrics.get("max_payment_to_income")
-        table.add_row(
+        out.add_row(
             alt.name,
             str((alt.annual_rate * 100).normalize()),
-            f"{alt.term_periods} {alt.frequency}",
+            f"{alt.term_periods} {_FREQ_SHORT.get(alt.frequency, alt.frequency)}",
             str(Decimal(pays[0]).scaleb(-2)),
             str(Decimal(max(pays)).scaleb(-2)),
             str(alt.metrics.get("total_paid", "")),
             "" if pti is None else f"{pti:.1%}",
         )
-    console.print(table)
+    console.print(out)
     for alt in result.alternatives:
         console.print(f"[bold]{alt.name}[/bold]: {alt.explanation}", highlight=False)
     for reason in result.reasons:
@@ -112,13 +163,18 @@ def quote(
             field="--hardship",
             record="quote",
         )
-    try:
-        rate = Decimal(annual_rate) / 100
-        begin = date.fromisoformat(start) if start else date.today()
-    except (InvalidOperation, ValueError):
+    rate = _rate(annual_rate)
+    begin = _start(start)
+    _months(max_term, "--max-term", 1, 600)
+    _months(remaining_term, "--remaining-term", 0, 600)
+    if recovery_months is not None:
+        _months(recovery_months, "--recovery-months", 0, MAX_RECOVERY_MONTHS)
+    if not 0 <= hardship_income_factor <= 1:  # NaN fails too
         raise InputError(
-            f"not a percent / ISO date: {annual_rate!r} / {start!r}", field="--annual-rate"
-        ) from None
+            f"must be a share of normal income between 0 and 1, got {hardship_income_factor}",
+            field="--hardship-income-factor",
+            record="quote",
+        )
     case = LoanCase(
         outstanding_principal=_cents(balance, "--balance"),
         annual_rate=rate,
@@ -135,8 +191,6 @@ def quote(
         hardship_income_factor=hardship_income_factor,
         start=begin,
     )
-    if max_term < 1:
-        raise InputError(f"must be at least 1 month, got {max_term}", field="--max-term")
     policy = Policy(max_term_months=max_term)
     _show(quote_case(case, policy, strategy=strategy, solver=solver, preset=preset), as_json)
 

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, column, console, emit_json, err_console, parse_date
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.flows.run import replan
 from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary
+from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.publish import analyst_path
 
 
 def _date(text: str | None) -> date:
-    if text is None:
-        return date.today()
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {text}", field="as_of") from None
+    return parse_date(text, "as_of") or date.today()
 
 
 def print_summary(summary: RunSummary) -> None:
     """A run summary as readable tables."""
-    table = Table(title=f"Run {summary.run_id} as of {summary.as_of} — {summary.status}")
-    table.add_column("what")
-    table.add_column("value", justify="right")
+    table = new_table(f"Run {summary.run_id} as of {summary.as_of} — {summary.status}")
+    column(table, "what")
+    column(table, "value", numeric=True)
     for key, value in summary.counts.items():
         if not isinstance(value, dict):
             table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
@@ -76,17 +72,18 @@ def replan_cmd(
     One run at a time per portfolio: a second waits (--wait) or is refused."""
     if not Path(db).exists():
         raise InputError("no such database file", field="db", record=str(db))
-    summary = replan(
-        db,
-        _date(as_of),
-        runner=runner,
-        workers=workers,
-        chunk_size=chunk_size,
-        inbox=inbox,
-        scope=scope,
-        dask_address=dask_address,
-        wait_s=wait,
-    )
+    with terminal_progress(err_console, enabled=not json_out):
+        summary = replan(
+            db,
+            _date(as_of),
+            runner=runner,
+            workers=workers,
+            chunk_size=chunk_size,
+            inbox=inbox,
+            scope=scope,
+            dask_address=dask_address,
+            wait_s=wait,
+        )
     if json_out:
         emit_json(summary.to_dict())
     else:

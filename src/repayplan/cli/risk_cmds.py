@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, console, emit_json, parse_date
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
 from repayplan.risk.pd_model import fit, score
 from repayplan.store.connection import DEFAULT_DB
@@ -18,12 +18,7 @@ app.add_typer(risk_app, name="risk")
 
 
 def _parse_date(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {text}", field="as_of") from None
+    return parse_date(text, "as_of")
 
 
 def _existing(db: Path) -> Path:
@@ -45,7 +40,7 @@ def fit_cmd(
     if json_out:
         emit_json(report.to_dict())
         return
-    table = Table(title=f"Out-of-time holdout {report.windows['holdout_obs_date']} (12 months)")
+    table = new_table(f"Out-of-time holdout {report.windows['holdout_obs_date']} (12 months)")
     for column in ("model", "AUC", "oracle AUC", "Brier", "calibration error", "mean PD"):
         table.add_column(column, justify="left" if column == "model" else "right")
     for kind, m in report.candidates.items():
@@ -79,7 +74,7 @@ def score_cmd(
     if json_out:
         emit_json(summary.to_dict())
         return
-    table = Table(title=f"Risk scores as of {summary.as_of} (model {summary.model_id})")
+    table = new_table(f"Risk scores as of {summary.as_of} (model {summary.model_id})")
     table.add_column("loans scored", justify="right")
     table.add_column("already 90+ dpd", justify="right")
     table.add_column("mean 12-month PD", justify="right")

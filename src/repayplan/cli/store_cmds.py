@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from repayplan.cli.app import app, console, emit_json
+from repayplan.cli.app import app, column, console, emit_json, err_console, parse_date
+from repayplan.cli.app import table as new_table
 from repayplan.errors import InputError
+from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.demo import init_demo
 from repayplan.store.importer import DEFAULT_RATE_CAP_PERCENT, import_files
 
 
 def _parse_date(text: str | None, field: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"not a date (YYYY-MM-DD): {text}", field=field) from None
+    return parse_date(text, field)
 
 
 @app.command("init-demo")
@@ -40,7 +36,7 @@ def init_demo_cmd(
     if json_out:
         emit_json(summary.to_dict())
         return
-    table = Table(title=f"Demo portfolio in {summary.db} (as of {summary.as_of}, seed {seed})")
+    table = new_table(f"Demo portfolio in {summary.db} (as of {summary.as_of}, seed {seed})")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, rows in summary.rows.items():
@@ -72,24 +68,30 @@ def import_cmd(
         cap = Decimal(rate_cap)
     except ArithmeticError:
         raise InputError(f"not a number: {rate_cap}", field="rate_cap") from None
-    summary = import_files(
-        db, borrowers, loans, payments, rate_cap_percent=cap, as_of=_parse_date(as_of, "as_of")
-    )
+    with terminal_progress(err_console, enabled=not json_out):
+        summary = import_files(
+            db, borrowers, loans, payments, rate_cap_percent=cap, as_of=_parse_date(as_of, "as_of")
+        )
     if json_out:
         emit_json(summary.to_dict())
         return
-    table = Table(title=f"Import {summary.import_id} into {summary.db}")
+    table = new_table(f"Import {summary.import_id} into {summary.db}")
     for col in ("file", "read", "loaded", "rejected"):
-        table.add_column(col, justify="left" if col == "file" else "right")
+        column(table, col, numeric=col != "file")
     for kind, read in summary.read.items():
         table.add_row(
             kind, f"{read:,}", f"{summary.loaded.get(kind, 0):,}", f"{summary.rejected[kind]:,}"
         )
     console.print(table)
     if summary.rejections:
-        rej = Table(title="First rejected rows (all in table rejected_rows)")
+        rej = new_table("First rejected rows (all in table rejected_rows)")
         for col in ("file", "row", "record", "field", "reason"):
-            rej.add_column(col)
-        for row in summary.rejections:
-            rej.add_row(*(str(v) if v is not None else "" for v in row))
+            column(rej, col, numeric=col == "row", prose=col == "reason")
+        for file, *rest in summary.rejections:
+            rej.add_row(Path(file).name, *(str(v) if v is not None else "" for v in rest))
         console.print(rej)
+        if summary.rejections_not_listed:
+            console.print(
+                f"… and {summary.rejections_not_listed:,} more in rejected_rows "
+                f"(import_id = '{summary.import_id}')"
+            )

@@ -24,6 +24,13 @@ def parse_cashflows(lines: Iterable[str], source: str = "cash flows") -> list[tu
     bad row raises InputError naming ``source``, its line number and the field. Blank lines
     are skipped; other columns are ignored.
     """
+    try:
+        return _parse(lines, source)
+    except csv.Error as exc:  # a NUL byte, an unterminated quote at the end
+        raise InputError(f"not CSV text ({exc})", field="file", record=source) from None
+
+
+def _parse(lines: Iterable[str], source: str) -> list[tuple[date, int]]:
     reader = csv.DictReader(lines)
     header = [(name or "").strip().lower() for name in reader.fieldnames or []]
     missing = [col for col in REQUIRED_COLUMNS if col not in header]
@@ -70,4 +77,7 @@ def _parse_amount(text: str | None, record: str) -> int:
         raise InputError(
             f"{value!r} is not an amount with at most 2 decimals", field="amount", record=record
         )
-    return to_cents(amount, field="amount")
+    try:
+        return to_cents(amount, field="amount")
+    except InputError as exc:
+        raise InputError(exc.reason, field="amount", record=record) from None

@@ -17,27 +17,41 @@ import numpy as np
 from repayplan.errors import InputError
 
 CENT = Decimal("0.01")
+#: Largest amount accepted anywhere, currency units (a trillion: far above any loan, and
+#: small enough that cents stay exact in Decimal and int64 arithmetic).
+MAX_UNITS = Decimal(10) ** 12
 
 _IntArray = TypeVar("_IntArray", bound=np.ndarray)
 
 
-def to_cents(amount: Decimal | str | int | float, *, field: str = "amount") -> int:
+def to_cents(
+    amount: Decimal | str | int | float, *, field: str = "amount", exact: bool = False
+) -> int:
     """Convert an amount in currency units to integer cents, rounding half-even.
 
     ``"12.345"`` → 1234, ``12`` → 1200, ``0.125`` → 12. A float goes through its shortest
-    ``repr`` (``0.1`` is read as ``"0.1"``), never through its binary value. Raises
-    :class:`InputError` naming ``field`` for text that is not a finite number.
+    ``repr`` (``0.1`` is read as ``"0.1"``), never through its binary value. With ``exact``
+    (what a person types), more than two decimals is refused instead of rounded. Raises
+    :class:`InputError` naming ``field`` for text that is not a finite number, or whose size
+    exceeds :data:`MAX_UNITS`.
     """
     if isinstance(amount, bool):
         raise InputError(f"not an amount: {amount!r}", field=field)
     if isinstance(amount, int):
+        if abs(amount) > MAX_UNITS:
+            raise InputError(f"too large (at most {MAX_UNITS:,.0f}): {amount}", field=field)
         return amount * 100
     try:
-        value = Decimal(repr(amount)) if isinstance(amount, float) else Decimal(amount)
+        text = repr(amount) if isinstance(amount, float) else amount
+        value = Decimal(text.strip() if isinstance(text, str) else text)
     except (InvalidOperation, TypeError, ValueError):
-        raise InputError(f"not an amount: {amount!r}", field=field) from None
+        raise InputError(f"not an amount: {str(amount)[:40]!r}", field=field) from None
     if not value.is_finite():
-        raise InputError(f"not a finite amount: {amount!r}", field=field)
+        raise InputError(f"not a finite amount: {str(amount)[:40]!r}", field=field)
+    if abs(value) > MAX_UNITS:
+        raise InputError(f"too large (at most {MAX_UNITS:,.0f}): {value:.3g}", field=field)
+    if exact and value != value.quantize(CENT, rounding=ROUND_HALF_EVEN):
+        raise InputError(f"more than 2 decimals: {str(amount)[:40]}", field=field)
     return int(value.scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 

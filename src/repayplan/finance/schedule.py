@@ -29,6 +29,12 @@ from repayplan.finance.calendar import Frequency, due_dates
 from repayplan.finance.daycount import DayCount, exact_fraction, period_rate_fractions
 from repayplan.finance.money import div_round_half_even, format_cents, round_fraction
 
+#: Most installments of one schedule (100 years of monthly payments).
+MAX_PERIODS = 1200
+#: Highest nominal annual rate accepted, as a fraction (1000 %: above any lawful consumer
+#: loan, so a larger figure is a typing mistake, not a loan).
+MAX_ANNUAL_RATE = Fraction(10)
+
 _INT64_MAX = np.iinfo(np.int64).max
 
 
@@ -262,7 +268,12 @@ def build_schedule(
         principal, annual_rate, periods, installment_multiple, grace_periods, balloon
     )
     start = start or date.today()
-    dates = due_dates(start, periods, freq)
+    try:
+        dates = due_dates(start, periods, freq)
+    except (OverflowError, ValueError):  # a due date after 9999-12-31
+        raise InputError(
+            f"{periods} {freq.value} periods from {start} end after the year 9999", field="start"
+        ) from None
     amortising = periods - grace_periods
     if how is Method.FLAT:
         return _flat_schedule(
@@ -303,12 +314,19 @@ def _check_inputs(
         raise InputError(f"must be > 0, got {format_cents(principal)}", field="principal")
     if periods <= 0:
         raise InputError(f"must be >= 1, got {periods}", field="periods")
+    if periods > MAX_PERIODS:
+        raise InputError(f"must be at most {MAX_PERIODS}, got {periods}", field="periods")
     try:
         rate = exact_fraction(annual_rate)
-    except (ValueError, ArithmeticError):
-        raise InputError(f"not a rate: {annual_rate!r}", field="annual_rate") from None
+    except (ValueError, ArithmeticError, TypeError):
+        raise InputError(f"not a rate: {str(annual_rate)[:40]!r}", field="annual_rate") from None
     if rate < 0:
         raise InputError(f"must be >= 0, got {float(rate) * 100:g} %", field="annual_rate")
+    if rate > MAX_ANNUAL_RATE:
+        raise InputError(
+            f"must be at most {MAX_ANNUAL_RATE * 100} %, got {float(rate) * 100:.6g} %",
+            field="annual_rate",
+        )
     if multiple <= 0:
         raise InputError(f"must be > 0 cents, got {multiple}", field="installment_multiple")
     if not 0 <= grace < periods:

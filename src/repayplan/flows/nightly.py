@@ -32,6 +32,7 @@ from prefect import flow, task  # noqa: E402  (configure() must run before prefe
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
+from repayplan import progress  # noqa: E402
 from repayplan.errors import RepayplanError  # noqa: E402
 from repayplan.portfolio import replan as steps  # noqa: E402
 from repayplan.portfolio.candidates import generate_candidates  # noqa: E402
@@ -162,9 +163,13 @@ def _locked_run(
     prepared = None
     try:
         tic = time.perf_counter()
+        if inbox:
+            progress.report("importing arrivals")
         arrivals = load_arrivals_task(db, as_of, inbox)
         timings["arrivals"] = time.perf_counter() - tic
+        progress.report("preparing: delinquency, risk scores, triggers")
         prepared = prepare_task(db, as_of, run_id, policy, scope, params)
+        progress.report("preparing: delinquency, risk scores, triggers", 1, 1)
         prepared.run.counts["arrivals"] = arrivals
         # Killed runs' folders: we hold the run lock, so no other run is alive to own one.
         clear_stale_scratch(db, keep=run_id)
@@ -180,6 +185,8 @@ def _locked_run(
             ]
             del chunks
             result = CandidateSpill(scratch)
+            label = f"candidate plans ({len(prepared.triggers):,} loans)"
+            progress.report(label, 0, len(futures))
             for i in range(len(futures)):
                 # In order, dropping each chunk once spilled: memory stays one chunk deep.
                 result.add(futures[i].result())
@@ -188,16 +195,21 @@ def _locked_run(
                 # cycles, and Arrow-heavy code allocates too few Python objects for the
                 # cyclic collector to run on its own: without this, chunks stay resident.
                 gc.collect()
+                progress.report(label, i + 1, len(futures))
             timings["candidates"] = time.perf_counter() - tic
             tic = time.perf_counter()
+            progress.report("selection under the portfolio limits")
             selection = select_task(result, prepared, limits)
+            progress.report("selection under the portfolio limits", 1, 1)
             timings["selection"] = time.perf_counter() - tic
             tic = time.perf_counter()
             chosen, failures = compliance_task(result, selection, prepared.policy)
             timings["compliance"] = time.perf_counter() - tic
             prepared.run.timings.update(timings)
             prepared.run.counts["chunks"] = len(futures)
+            progress.report("writing the run")
             run = write_task(db, prepared, result, selection, chosen, failures)
+            progress.report("writing the run", 1, 1)
     except BaseException as exc:
         if prepared is not None or _run_exists(db, run_id):
             con = connect(db)

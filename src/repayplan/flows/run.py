@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from repayplan.errors import InputError
 from repayplan.portfolio.limits import PortfolioLimits
 from repayplan.portfolio.nightly_policy import NightlyPolicy
-from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RUNNERS, RunSummary
-from repayplan.prefect_env import configure
+from repayplan.portfolio.replan import DEFAULT_CHUNK_SIZE, RunSummary, check_options
+from repayplan.prefect_env import api_server
 
 __all__ = ["replan"]
 
@@ -46,30 +45,32 @@ def replan(
     when another run holds the portfolio, wait this many seconds for it, then refuse
     (:class:`repayplan.store.runlock.RunInProgress`; 0 refuses at once).
     """
-    if runner not in RUNNERS:
-        raise InputError(
-            f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}", field="runner"
-        )
-    if workers < 1:
-        raise InputError("must be at least 1", field="workers")
-    if dask_address and runner != "dask":
-        raise InputError("--dask-address needs --runner dask", field="dask_address")
-    configure()
-    # Imported here: importing the flow imports Prefect (a second or two), which commands
-    # that never re-plan should not pay for.
-    from repayplan.flows.nightly import run_nightly
-
-    return run_nightly(
-        db=str(db),
-        as_of=as_of,
+    check_options(
+        db,
+        as_of,
         runner=runner,
         workers=workers,
         chunk_size=chunk_size,
-        policy=policy,
-        limits=limits,
-        inbox=None if inbox is None else str(inbox),
+        inbox=inbox,
         scope=scope,
         dask_address=dask_address,
-        report_dir=None if report_dir is None else str(report_dir),
-        wait_s=wait_s,
     )
+    with api_server():  # a temporary server dies with this process (see api_server)
+        # Imported here: importing the flow imports Prefect (a second or two), which
+        # commands that never re-plan should not pay for.
+        from repayplan.flows.nightly import run_nightly
+
+        return run_nightly(
+            db=str(db),
+            as_of=as_of,
+            runner=runner,
+            workers=workers,
+            chunk_size=chunk_size,
+            policy=policy,
+            limits=limits,
+            inbox=None if inbox is None else str(inbox),
+            scope=scope,
+            dask_address=dask_address,
+            report_dir=None if report_dir is None else str(report_dir),
+            wait_s=wait_s,
+        )

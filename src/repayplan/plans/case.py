@@ -12,6 +12,10 @@ from datetime import date
 from decimal import Decimal
 
 from repayplan.errors import InputError
+from repayplan.finance.seasonality import seasonality_problem
+
+#: Longest hardship before income recovers, months (``LoanCase.recovery_months``).
+MAX_RECOVERY_MONTHS = 120
 
 HARDSHIP_REASONS = ("job_loss", "illness", "business_downturn", "seasonal", "other")
 
@@ -81,7 +85,10 @@ class LoanCase:
                 field="outstanding_principal",
                 record=rec,
             )
-        if not (Decimal(0) <= self.annual_rate < Decimal(10)):
+        rate = self.annual_rate
+        if (isinstance(rate, Decimal) and not rate.is_finite()) or not (
+            Decimal(0) <= rate < Decimal(10)
+        ):
             raise InputError(
                 f"annual rate {self.annual_rate} is not a fraction in [0, 10)",
                 field="annual_rate",
@@ -93,9 +100,24 @@ class LoanCase:
                 field="remaining_term",
                 record=rec,
             )
-        if len(self.income_seasonality) != 12 or min(self.income_seasonality) < 0:
+        problem = seasonality_problem(self.income_seasonality)
+        if problem:
+            raise InputError(problem, field="income_seasonality", record=rec)
+        factor = self.hardship_income_factor
+        if not isinstance(factor, int | float) or not 0 <= factor <= 1:
             raise InputError(
-                "needs 12 non-negative monthly factors", field="income_seasonality", record=rec
+                f"must be a share of normal income between 0 and 1, got {factor!r}",
+                field="hardship_income_factor",
+                record=rec,
+            )
+        months = self.recovery_months
+        if months is not None and (
+            not isinstance(months, int) or not 0 <= months <= MAX_RECOVERY_MONTHS
+        ):
+            raise InputError(
+                f"must be between 0 and {MAX_RECOVERY_MONTHS} months, got {months!r}",
+                field="recovery_months",
+                record=rec,
             )
         if self.hardship is not None and self.hardship not in HARDSHIP_REASONS:
             raise InputError(

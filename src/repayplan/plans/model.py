@@ -364,7 +364,20 @@ def default_term(case: LoanCase, policy: Policy, template: Template) -> int:
         months = case.remaining_term * months_per_period(Frequency.parse(case.frequency))
         months += template.extend_term
     periods = math.ceil(months / months_per_period(freq) - 1e-9)
-    return max(1, min(periods, max_term(policy, freq)))
+    return max(1, min(periods, max_term(policy, freq), payoff_periods(case, policy, template)))
+
+
+def payoff_periods(case: LoanCase, policy: Policy, template: Template) -> int:
+    """The most periods a plan of ``case`` can have: every period but the last pays at
+    least ``Policy.min_payment`` on the interest-bearing balance (the exposure, less the
+    arrears a ``spread`` template carries beside it), so a small balance is repaid in a few
+    minimum payments instead of being unplannable over the contract's long term."""
+    if policy.min_payment <= 0:
+        return 10**9
+    balance = case.exposure
+    if template.arrears == "spread":
+        balance -= case.arrears + case.accrued_interest
+    return max(1, balance // policy.min_payment)
 
 
 def max_term(policy: Policy, freq: Frequency) -> int:

@@ -22,7 +22,7 @@ from repayplan.errors import InputError
 from repayplan.finance import Frequency, add_months, months_between
 from repayplan.plans.alternative import Alternative, Quote
 from repayplan.plans.baselines import contract_plan, waterfall_plan
-from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.case import MAX_RECOVERY_MONTHS, LoanCase, Policy
 from repayplan.plans.explain import explain
 from repayplan.plans.lp import LPSolution
 from repayplan.plans.model import (
@@ -500,7 +500,9 @@ def case_from_record(
         frequency=frequency,
         income_seasonality=tuple(float(v) for v in seasonality) if seasonality else (1.0,) * 12,
         hardship=hardship,
-        recovery_months=None if recovery is None else max(0, months_between(start, recovery)),
+        recovery_months=None
+        if recovery is None
+        else min(MAX_RECOVERY_MONTHS, max(0, months_between(start, recovery))),
         hardship_income_factor=1.0 if hardship is None or factor is None else float(factor),
         start=start,
         base_monthly_hazard=record.get("base_monthly_hazard"),

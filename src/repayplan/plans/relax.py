@@ -116,6 +116,13 @@ def _detail(program: PlanProgram, label: str) -> str:
         )
     if label == "minimum payment":
         low = int(np.count_nonzero((room < policy.min_payment) & (program.min_payment > 0)))
+        if low == 0:
+            owed = program.opening_balance - program.max_waiver
+            return (
+                f"minimum payment: {int(np.count_nonzero(program.min_payment > 0))} payments "
+                f"of at least {_money(policy.min_payment)} are more than the "
+                f"{_money(owed)} owed"
+            )
         return (
             f"minimum payment: {_money(policy.min_payment)} is more than the borrower can afford "
             f"in {low} period(s)"

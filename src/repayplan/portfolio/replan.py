@@ -467,3 +467,61 @@ def publish_after_run(db: str | Path, con: Any, run: RunRecord) -> float:
         log.warning("results not published: %s", type(exc).__name__)
         run.counts["publish_error"] = f"{type(exc).__name__}: {exc}"[:500]
     return time.perf_counter() - tic
+
+
+#: Furthest a run may roll the book forward from the loans' own as_of, days.
+MAX_ROLL_FORWARD_DAYS = 5 * 366
+
+
+def check_options(
+    db: str | Path,
+    as_of: date,
+    *,
+    runner: str = "threads",
+    workers: int = 2,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inbox: str | Path | None = None,
+    scope: str = "triggered",
+    dask_address: str | None = None,
+) -> None:
+    """Refuse a run that cannot succeed before anything starts (no Prefect server, no
+    ``runs`` row): an unknown runner or scope, fewer than 1 worker or loan per chunk, a
+    missing database or inbox folder, and an ``as_of`` before the book's (planning from the
+    past on today's balances) or more than :data:`MAX_ROLL_FORWARD_DAYS` after it."""
+    if runner not in RUNNERS:
+        raise InputError(
+            f"unknown runner {runner!r}; use one of {', '.join(RUNNERS)}", field="runner"
+        )
+    if workers < 1:
+        raise InputError(f"must be at least 1, got {workers}", field="workers")
+    if workers > 256:
+        raise InputError(f"must be at most 256, got {workers}", field="workers")
+    if chunk_size < 1:
+        raise InputError(f"must be at least 1, got {chunk_size}", field="chunk_size")
+    if scope not in SCOPES:
+        raise InputError(f"unknown scope {scope!r}; use one of {', '.join(SCOPES)}", field="scope")
+    if dask_address and runner != "dask":
+        raise InputError("--dask-address needs --runner dask", field="dask_address")
+    if inbox is not None and not Path(inbox).is_dir():
+        raise InputError("no such folder", field="inbox", record=str(inbox))
+    if not Path(db).is_file():
+        raise InputError("no such database file", field="db", record=str(db))
+    con = connect(db, read_only=True)
+    try:
+        book = con.execute("SELECT max(as_of) FROM loans").fetchone()[0]
+    finally:
+        con.close()
+    if book is None:
+        return
+    if as_of < book:
+        raise InputError(
+            f"{as_of} is before the book's as-of date {book}: a run cannot plan from the "
+            "past on today's balances",
+            field="as_of",
+        )
+    if (as_of - book).days > MAX_ROLL_FORWARD_DAYS:
+        raise InputError(
+            f"{as_of} is more than {MAX_ROLL_FORWARD_DAYS} days after the book's as-of date "
+            f"{book}; import current balances first",
+            field="as_of",
+        )

@@ -94,6 +94,9 @@ class DemoSummary:
         }
 
 
+#: Largest demo book (loans).
+MAX_DEMO_LOANS = 5_000_000
+
 def init_demo(
     db: str | Path = DEFAULT_DB,
     loans: int = 10_000,
@@ -109,8 +112,8 @@ def init_demo(
     ``params`` overrides the behavioural model's true parameters (stored in
     ``behaviour_truth``). Policies and risk models already in ``db`` are kept.
     """
-    if loans < 1:
-        raise InputError("must be at least 1", field="loans")
+    if not 1 <= loans <= MAX_DEMO_LOANS:
+        raise InputError(f"must be between 1 and {MAX_DEMO_LOANS:,}, got {loans}", field="loans")
     if seed < 0:
         raise InputError("must be a non-negative integer", field="seed")
     as_of = as_of or date.today()

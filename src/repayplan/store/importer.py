@@ -61,7 +61,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from repayplan.errors import InputError
+from repayplan import progress
+from repayplan.errors import InputError, scrub_errors, scrub_text
+from repayplan.leftovers import claim_folder, sweep_folders
 from repayplan.store.connection import DEFAULT_DB, connect
 from repayplan.store.contract import schedule_rows
 from repayplan.store.pii import Pseudonymiser, pseudonymiser_for
@@ -126,6 +128,10 @@ _SEASON = "TRY_CAST(regexp_split_to_array(trim(income_seasonality, '[] '), '[;,\
 _UNREADABLE = (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException)
 _ID = {"borrowers": "borrower_id", "loans": "loan_id", "payments": "loan_id"}
 _KINDS = ("borrowers", "loans", "payments")
+_MOST_OWED = (
+    "TRY_CAST(principal AS DOUBLE) * pow(1 + TRY_CAST(annual_rate_percent AS DOUBLE) / 1200, "
+    "greatest(TRY_CAST(term_months AS DOUBLE), 12))"
+)
 _MONTHS_CASE = " ".join(f"WHEN '{k}' THEN {v}" for k, v in FREQUENCY_MONTHS.items())
 
 
@@ -186,6 +192,13 @@ class ImportSummary:
     rejected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     rejections: list[tuple[str, int, str | None, str | None, str]] = field(default_factory=list)
+    #: Field errors recorded in ``rejected_rows`` (a row may have several).
+    rejection_rows_total: int = 0
+
+    @property
+    def rejections_not_listed(self) -> int:
+        """Field errors in ``rejected_rows`` that :attr:`rejections` does not list."""
+        return max(0, self.rejection_rows_total - len(self.rejections))
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (``repayplan import --json``)."""
@@ -202,9 +215,12 @@ class ImportSummary:
                 dict(zip(("file", "row", "record", "field", "reason"), r, strict=True))
                 for r in self.rejections
             ],
+            "rejections_listed": len(self.rejections),
+            "rejections_not_listed": self.rejections_not_listed,
         }
 
 
+@scrub_errors
 def import_files(
     db: str | Path = DEFAULT_DB,
     borrowers: str | Path | None = None,
@@ -222,7 +238,8 @@ def import_files(
     refer to it. ``memory_limit``: DuckDB's buffer-pool ceiling (a DuckDB size such as
     ``"512MB"`` or ``"2GB"``). Raises :class:`InputError` for a missing file, an unknown
     format or a missing required column; bad rows never raise, they are recorded in
-    ``rejected_rows``.
+    ``rejected_rows``. Every error leaves scrubbed (:func:`repayplan.errors.scrub_errors`):
+    DuckDB's messages quote the raw input line, which may hold personal data.
     """
     given = {"borrowers": borrowers, "loans": loans, "payments": payments}
     files = {k: Path(v) for k, v in given.items() if v is not None}
@@ -235,7 +252,17 @@ def import_files(
         raise InputError(
             f"not a memory size (like 512MB or 2GB): {memory_limit!r}", field="memory_limit"
         )
-    cap = Decimal(str(rate_cap_percent))
+    try:
+        cap = Decimal(str(rate_cap_percent).strip())
+    except ArithmeticError:
+        text = str(rate_cap_percent)[:40]
+        raise InputError(f"not a number: {text!r}", field="rate_cap") from None
+    if not cap.is_finite() or not 0 <= cap <= _MAX_RATE_PERCENT:
+        raise InputError(
+            f"must be a percentage from 0 to {_MAX_RATE_PERCENT}, got {str(rate_cap_percent)[:40]}",
+            field="rate_cap",
+        )
+    cap = Decimal(format(cap, "f"))  # plain digits in the SQL (no exponent)
     as_of = as_of or date.today()
     started = time.perf_counter()
     import_id = f"imp-{datetime.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -249,12 +276,17 @@ def import_files(
                 "record_id VARCHAR, field VARCHAR, reason VARCHAR)"
             )
             read = {}
+            steps = len(files) + 2
             for kind in _KINDS:
                 if kind in files:
+                    progress.report("import", len(read), steps)
                     read[kind] = _stage(con, kind, files[kind], cap, as_of)
                     _check_across_rows(con, kind)
+            progress.report("import", len(read), steps)
             _prepare_load(con, files, as_of)
+            progress.report("import", len(read) + 1, steps)
             loaded = _load(con, files, import_id, as_of)
+            progress.report("import", steps, steps)
             rejected = dict(
                 con.execute(
                     "SELECT kind, count(DISTINCT row_number) FROM stage.errors GROUP BY 1"
@@ -267,6 +299,9 @@ def import_files(
             "WHERE import_id = ? ORDER BY source_file, row_number LIMIT 20",
             [import_id],
         ).fetchall()
+        total = con.execute(
+            "SELECT count(*) FROM rejected_rows WHERE import_id = ?", [import_id]
+        ).fetchall()[0][0]
         return ImportSummary(
             import_id=import_id,
             db=str(db),
@@ -275,6 +310,7 @@ def import_files(
             rejected={k: rejected.get(k, 0) for k in read},
             seconds=time.perf_counter() - started,
             rejections=first,
+            rejection_rows_total=total,
         )
     finally:
         con.close()
@@ -287,7 +323,10 @@ def _private_workspace(
     """A mode-0700 directory beside ``db`` for the staging database (attached as ``stage``)
     and DuckDB's spill files, with the memory settings of an import; removed on exit."""
     parent = Path(tempfile.gettempdir()) if str(db) == ":memory:" else Path(db).resolve().parent
-    work = Path(tempfile.mkdtemp(prefix=f".{Path(str(db)).name}.import-", dir=parent))
+    prefix = f".{Path(str(db)).name}.import-"
+    sweep_folders(parent, f"{prefix}*")  # killed imports' folders (their owner is gone)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    claim_folder(work)
     quoted = str(work).replace("'", "''")
     try:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -349,7 +388,7 @@ def _stage(con: duckdb.DuckDBPyConnection, kind: str, path: Path, cap: Decimal, 
             d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0", [str(path)]).description
         ]
     except _UNREADABLE as exc:
-        raise InputError(f"cannot read the file ({exc})", field=kind, record=str(path)) from exc
+        raise _unreadable(exc, kind, path) from None
     names = {c.strip().lower(): c for c in columns}
     missing = [c for c in REQUIRED[kind] if c not in names]
     if missing:
@@ -381,7 +420,7 @@ def _stage(con: duckdb.DuckDBPyConnection, kind: str, path: Path, cap: Decimal, 
             [str(path)],
         )
     except _UNREADABLE as exc:
-        raise InputError(f"cannot read the file ({exc})", field=kind, record=str(path)) from exc
+        raise _unreadable(exc, kind, path) from None
     finally:
         con.execute("SET preserve_insertion_order = false")
     con.execute(
@@ -390,6 +429,18 @@ def _stage(con: duckdb.DuckDBPyConnection, kind: str, path: Path, cap: Decimal, 
         "WHERE len(errs) > 0)"
     )
     return con.execute(f"SELECT count(*) FROM stage.{kind}").fetchall()[0][0]
+
+
+def _unreadable(exc: Exception, kind: str, path: Path) -> InputError:
+    """The error for a file DuckDB cannot read, without the raw line DuckDB quotes."""
+    text = str(exc)
+    line = re.search(r"Line:?\s*(\d+)", text)
+    where = f" (line {line.group(1)})" if line else ""
+    if "utf-8" in text.lower() or "unicode" in text.lower():
+        return InputError(
+            f"not UTF-8 text{where}; save the file as UTF-8 CSV", field=kind, record=str(path)
+        )
+    return InputError(f"cannot read the file: {scrub_text(text)}", field=kind, record=str(path))
 
 
 def _money_checks(col: str, *, positive: bool, required: bool) -> list[tuple[str, str, str]]:
@@ -407,11 +458,15 @@ def _money_checks(col: str, *, positive: bool, required: bool) -> list[tuple[str
 
 
 def _int_checks(col: str, lo: int, hi: int, *, required: bool) -> list[tuple[str, str, str]]:
-    v = f"TRY_CAST({col} AS BIGINT)"
+    # Through DECIMAL: a cast to an integer type would round 12.5 to 13 without a word.
+    d = f"TRY_CAST({col} AS DECIMAL(38,10))"
+    v = f"TRY_CAST({d} AS BIGINT)"
     checks = [
-        (col, f"{col} IS NOT NULL AND {v} IS NULL", f"'not a whole number: ' || left({col}, 40)"),
-        (col, f"{v} NOT BETWEEN {lo} AND {hi}", f"'must be between {lo} and {hi}, got ' || {col}"),
-    ]
+        (col, f"{col} IS NOT NULL AND ({d} IS NULL OR {d} <> trunc({d}))",
+         f"'not a whole number: ' || left({col}, 40)"),
+        (col, f"{d} = trunc({d}) AND {v} NOT BETWEEN {lo} AND {hi}",
+         f"'must be between {lo} and {hi}, got ' || left({col}, 40)"),
+    ]  # fmt: skip
     if required:
         checks.insert(0, (col, f"{col} IS NULL", "'required'"))
     return checks
@@ -445,7 +500,7 @@ def _checks(kind: str, cap: Decimal, as_of: date) -> list[tuple[str, str, str]]:
     if kind == "borrowers":
         return [
             ("borrower_id", "borrower_id IS NULL", "'required'"),
-            *_money_checks("monthly_income", positive=False, required=True),
+            *_money_checks("monthly_income", positive=True, required=True),
             *_money_checks("essential_expenses", positive=False, required=True),
             *_money_checks("other_debt_payments", positive=False, required=True),
             _enum_check("segment", SEGMENTS),
@@ -486,6 +541,12 @@ def _checks(kind: str, cap: Decimal, as_of: date) -> list[tuple[str, str, str]]:
             *_int_checks("term_months", 1, 600, required=True),
             *_date_checks("origination_date", as_of, required=True),
             *_money_checks("outstanding_principal", positive=False, required=True),
+            # At most the principal with every month's interest capitalised over the term
+            # (restructured loans legitimately owe a little more than they borrowed).
+            ("outstanding_principal",
+             f"TRY_CAST(outstanding_principal AS DOUBLE) > {_MOST_OWED} + 0.01",
+             "'is more than the principal with all its interest capitalised over the term "
+             f"(' || round({_MOST_OWED}, 2) || '): ' || left(outstanding_principal, 40)"),
             *_money_checks("accrued_interest", positive=False, required=False),
             *_money_checks("arrears_amount", positive=False, required=False),
             *_money_checks("penalty_fees", positive=False, required=False),

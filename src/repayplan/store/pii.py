@@ -39,9 +39,10 @@ def key_file_for(db_path: str | Path) -> Path:
     return Path(f"{db_path}{KEY_FILE_SUFFIX}")
 
 
-def load_key(db_path: str | Path) -> bytes:
+def load_key(db_path: str | Path, *, create: bool = True) -> bytes | None:
     """The pseudonymisation key: from ``REPAYPLAN_PII_KEY``, else the database's key file
-    (created with mode 0600 on first use). An in-memory database gets a fresh random key."""
+    (created with mode 0600 on first use; with ``create`` false a missing file gives None).
+    An in-memory database gets a fresh random key."""
     env = os.environ.get(ENV_VAR)
     if env is not None:
         if len(env) < _MIN_KEY_CHARS:
@@ -50,6 +51,8 @@ def load_key(db_path: str | Path) -> bytes:
     if str(db_path) == ":memory:":
         return _MEMORY_KEY
     path = key_file_for(db_path)
+    if not create and not path.exists():
+        return None
     try:
         # O_EXCL: two processes starting at once cannot both write a key.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -119,8 +122,16 @@ class Pseudonymiser:
 def pseudonymiser_for(con: duckdb.DuckDBPyConnection, db_path: str | Path) -> Pseudonymiser:
     """The pseudonymiser for this database, checking (or recording, on first use) the key's
     fingerprint in ``store_meta`` so that tokens made with another key never mix in."""
-    pseudo = Pseudonymiser(load_key(db_path))
     rows = con.execute("SELECT value FROM store_meta WHERE key = 'pii_key_fingerprint'").fetchall()
+    key = load_key(db_path, create=not rows)  # a new key file only for a new database
+    if key is None:
+        raise InputError(
+            f"this database was pseudonymised with a key that is not here; set {ENV_VAR} "
+            f"or restore {key_file_for(db_path).name} (no new key was written)",
+            field=ENV_VAR,
+            record=str(db_path),
+        )
+    pseudo = Pseudonymiser(key)
     if not rows:
         con.execute(
             "INSERT INTO store_meta VALUES ('pii_key_fingerprint', ?)", [pseudo.fingerprint]
