@@ -16,11 +16,11 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "repayplan"
 
-#: Top-level modules/packages of ``repayplan`` by layer, lowest first. ``errors`` is below
-#: everything (every layer raises it). Layers not written yet (``offers``, ``service``,
+#: Top-level modules/packages of ``repayplan`` by layer, lowest first. ``errors``,
+#: ``leftovers`` and ``progress`` are below everything (every layer may use them). Layers not written yet (``offers``, ``service``,
 #: ``simulate``, ``report``) are listed so that they land in the right place.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors",),
+    ("errors", "leftovers", "progress"),  # cross-cutting: errors, owned files, progress
     ("store",),
     ("finance",),
     ("risk",),
