@@ -17,8 +17,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "repayplan"
 
 #: Top-level modules/packages of ``repayplan`` by layer, lowest first. ``errors``,
-#: ``leftovers`` and ``progress`` are below everything (every layer may use them). Layers not written yet (``offers``, ``service``,
-#: ``simulate``, ``report``) are listed so that they land in the right place.
+#: ``leftovers`` and ``progress`` are below everything (every layer may use them). Layers
+#: not written yet (``offers``, ``service``) are listed so that they land in the right place.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "leftovers", "progress"),  # cross-cutting: errors, owned files, progress
     ("store",),
