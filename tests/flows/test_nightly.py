@@ -93,6 +93,33 @@ def test_threads_run_then_rerun_replaces(demo_db):
     assert _read(demo_db, "SELECT count(*) FROM run_summary")[0][0] == 1
     adherence = _read(demo_db, "SELECT count(*), sum(installments_due) FROM plan_adherence")
     assert adherence[0][0] == second.counts["loans_replanned"] and adherence[0][1] == 0
+    _plan_matches_the_run(demo_db, second.run_id)
+
+
+def _plan_matches_the_run(db: Path, run_id: str) -> None:
+    """``repayplan plan LOAN`` shows, for a re-planned loan, exactly the candidates the
+    nightly weighed: the same alternatives, schedules and expected outcomes."""
+    import json
+
+    from repayplan.portfolio.stored_plan import plan
+
+    rows = _read(
+        db,
+        "SELECT loan_id, list(alternative ORDER BY plan_id), "
+        "list(CAST(round(total_paid * 100) AS BIGINT) ORDER BY plan_id), "
+        "list(metrics ORDER BY plan_id) FROM plans WHERE run_id = ? GROUP BY loan_id "
+        "HAVING count(*) > 2 ORDER BY loan_id LIMIT 6",
+        [run_id],
+    )
+    assert len(rows) == 6
+    for loan_id, names, paid, metrics in rows:
+        shown = {a.name: a for a in plan(db, loan_id).alternatives}
+        assert sorted(shown) == sorted(names), loan_id
+        for name, cents, text in zip(names, paid, metrics, strict=True):
+            alt, stored = shown[name], json.loads(text)
+            assert alt.schedule.total_paid == cents, (loan_id, name)
+            for key in ("charge_off_24m", "expected_value", "max_payment_to_income"):
+                assert alt.metrics.get(key) == stored.get(key), (loan_id, name, key)
 
 
 def test_missed_installment_warns_and_is_replanned_next_night(demo_db):

@@ -341,27 +341,52 @@ def fallback_alternatives(
     order: the HAMP waterfall (capitalise, cut the rate, extend, forbear), and a discounted
     settlement. Each says why it is offered; a person reviews it (``needs_review``).
 
-    The waterfall is offered when it meets the policy's rules (:func:`lawful`) or, failing
-    only the yield floor, passes HAMP's own NPV test against ``keep``: its expected NPV under
-    ``miss_model`` (defaults and recoveries included) is at least that of leaving the
-    contract alone, and it concedes no more than ``Policy.settlement_discount``. Such a plan
-    carries ``"npv_test": true`` in its metrics, which the compliance check honours."""
+    The waterfall is offered when it meets the policy's rules (:func:`lawful`). Two
+    exceptions are made for it, each marked in its metrics so that the compliance check
+    honours it:
+
+    - ``"npv_test": true`` — it fails only the yield floor but passes HAMP's own NPV test
+      against ``keep``: its expected NPV under ``miss_model`` (defaults and recoveries
+      included) is at least that of leaving the contract alone, and it concedes no more than
+      ``Policy.settlement_discount``;
+    - ``"burden_relief": true`` (with ``"contract_pti"``) — its payment-to-income is above
+      the cap but below what the contract asks (overdue amounts due at once included), for
+      a loan already past due or in hardship: it is forbearance on credit already granted,
+      not new credit, and leaving the borrower on the heavier contract is the worse choice
+      for both sides."""
     out: list[Alternative] = []
     why = f"fallback (no optimised plan was feasible: {reasons})"
     try:
         wf = waterfall_plan(case, policy.plan, "hamp", curve=curve)
-        if lawful(wf, case, policy):
-            out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {why}"))
-        elif keep is not None and lawful(wf, case, policy, yield_floor=False):
+        extra: dict[str, Any] = {}
+        notes: list[str] = []
+        relief = _burden_relief(wf, case, policy, keep)
+        if relief is not None:
+            extra.update(burden_relief=True, contract_pti=relief)
+            notes.append(
+                f"lowers the payment-to-income from {relief:.0%} under the contract to "
+                f"{wf.metrics['max_payment_to_income']:.0%}"
+            )
+        pti_ok = relief is not None
+        if lawful(wf, case, policy, pti=not pti_ok):
+            pass
+        elif keep is not None and lawful(wf, case, policy, yield_floor=False, pti=not pti_ok):
             tested = _Candidate("", case, wf, "relaxed", keep.arm)
             values = value_candidates([keep, tested], keep_as_of(keep), policy, miss_model)
             concession = 1 - _cents(wf.metrics["lender_npv"]) / case.exposure
-            if values.expected_npv[1] >= values.expected_npv[0] and concession <= float(
-                policy.plan.settlement_discount
+            if not (
+                values.expected_npv[1] >= values.expected_npv[0]
+                and concession <= float(policy.plan.settlement_discount)
             ):
-                wf = dataclasses.replace(wf, metrics={**wf.metrics, "npv_test": True})
-                text = "passes the NPV test: expected to recover more than the contract"
-                out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {why}; {text}"))
+                raise InputError("the waterfall fails the NPV test", field="waterfall")
+            extra["npv_test"] = True
+            notes.append("passes the NPV test: expected to recover more than the contract")
+        else:
+            raise InputError("the waterfall breaks the policy's rules", field="waterfall")
+        if extra:
+            wf = dataclasses.replace(wf, metrics={**wf.metrics, **extra})
+        text = "; ".join([why, *notes])
+        out.append(_renamed(wf, "waterfall", f"{wf.explanation} — {text}"))
     except InputError:
         pass
     try:
@@ -372,21 +397,41 @@ def fallback_alternatives(
     return out
 
 
+def _burden_relief(
+    alt: Alternative, case: LoanCase, policy: NightlyPolicy, keep: _Candidate | None
+) -> float | None:
+    """The largest payment-to-income the contract asks of the borrower from now on (the
+    overdue amounts due at once included) when ``alt``, above the cap, still asks less, for
+    a loan past due or in hardship; else None."""
+    if keep is None or (case.arrears <= 0 and case.hardship is None):
+        return None
+    pti = alt.metrics.get("max_payment_to_income")
+    before = keep.alt.metrics.get("max_payment_to_income")
+    if pti is None or before is None or pti <= float(policy.plan.pti_cap) + 1e-6:
+        return None
+    return float(before) if pti < float(before) else None
+
+
 def lawful(
-    alt: Alternative, case: LoanCase, policy: NightlyPolicy, *, yield_floor: bool = True
+    alt: Alternative,
+    case: LoanCase,
+    policy: NightlyPolicy,
+    *,
+    yield_floor: bool = True,
+    pti: bool = True,
 ) -> bool:
     """True when a baseline plan meets the policy's rules that the optimiser's templates
     meet by construction: the yield floor (unless ``yield_floor`` is false), the
-    payment-to-income cap and the rate cap (the rules
+    payment-to-income cap (unless ``pti`` is false) and the rate cap (the rules
     :func:`repayplan.portfolio.compliance.check_compliance` re-checks)."""
     rules = policy.plan
     npv = _cents(alt.metrics["lender_npv"])
-    pti = alt.metrics.get("max_payment_to_income")
+    ratio = alt.metrics.get("max_payment_to_income")
     irr = Decimal(alt.metrics["irr_nominal_annual_percent"]) / 100
     return (
         (not yield_floor or npv >= (1 - float(rules.max_concession)) * case.exposure)
-        and pti is not None
-        and pti <= float(rules.pti_cap) + 1e-6
+        and ratio is not None
+        and (not pti or ratio <= float(rules.pti_cap) + 1e-6)
         and irr <= rules.rate_cap
     )
 

@@ -9,7 +9,9 @@ was built):
 - ``rate_cap``: the annualised rate by the IRR method (PBoC 2021 No. 3: periodic IRR × periods
   per year) is at most ``rate_cap``;
 - ``affordability``: the largest payment-to-income ratio is at most ``pti_cap``, unless the
-  plan prices its shortfall (soft affordability) and reports it;
+  plan prices its shortfall (soft affordability) and reports it, or it is a fallback that
+  relieves the burden (``"burden_relief": true``: its ratio is below the contract's
+  ``contract_pti``, on a loan past due or in hardship);
 - ``yield_floor``: the NPV of the payments at the hurdle is at least ``(1 − max_concession)``
   × the exposure (a cent of tolerance per installment for rounding).
 
@@ -20,6 +22,7 @@ reconciliation only. Failures come back as rows ``loan_id``, ``plan_id``, ``stag
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import numpy as np
@@ -73,6 +76,13 @@ def _reconciliation(plans: pd.DataFrame, inst: pd.DataFrame) -> pd.Series:
     return pd.Series(reasons, dtype=object)
 
 
+def _contract_pti(metrics: str | None) -> float:
+    """The contract's ratio a burden-relief fallback undercuts (NaN for any other plan)."""
+    if not metrics or '"burden_relief": true' not in metrics:
+        return float("nan")
+    return float(json.loads(metrics).get("contract_pti", "nan"))
+
+
 def check_compliance(plans: pa.Table, installments: pa.Table, policy: Policy) -> pa.Table:
     """Re-check the chosen ``plans`` (rows of ``candidates.PLAN_SCHEMA``) on their
     ``installments``; return one row per failing plan (``COMPLIANCE_SCHEMA``), every failed
@@ -100,8 +110,11 @@ def check_compliance(plans: pa.Table, installments: pa.Table, policy: Policy) ->
 
     offers = frame[frame["alternative"] != KEEP]
     pti = offers["max_pti"].astype(float)
-    unaffordable = (pti.isna() | (pti > float(policy.pti_cap) + _RATIO_TOLERANCE)) & (
-        offers["shortfall"] <= 0
+    relief = offers["metrics"].map(_contract_pti)
+    unaffordable = (
+        (pti.isna() | (pti > float(policy.pti_cap) + _RATIO_TOLERANCE))
+        & (offers["shortfall"] <= 0)
+        & ~(pti < relief)
     )
     for plan_id, ratio in zip(offers["plan_id"][unaffordable], pti[unaffordable], strict=True):
         shown = "a payment with no income" if np.isnan(ratio) else f"{ratio:.4f}"
