@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from repayplan.errors import InputError
 from repayplan.plans.case import LoanCase, Policy
-from repayplan.plans.model import build_program, default_term, monthly_incomes
+from repayplan.plans.horizon import default_term, monthly_incomes
+from repayplan.plans.model import build_program
 from repayplan.plans.strategies.registry import get_strategy, strategies_for
 from repayplan.plans.templates import TEMPLATES, get_template, templates_for
 
@@ -150,7 +151,7 @@ def test_random_borrowers_agree_across_lp_strategies(drawn):
 @pytest.mark.parametrize("frequency", ["monthly", "quarterly", "yearly"])
 def test_cached_calendar_matches_the_finance_rules(start, frequency):
     from repayplan.finance import Frequency, due_dates, period_rate_factors
-    from repayplan.plans.model import plan_calendar
+    from repayplan.plans.horizon import plan_calendar
 
     freq = Frequency.parse(frequency)
     dates, factors, r = plan_calendar(start, 130, freq, Decimal("0.0725"))
@@ -345,7 +346,7 @@ def test_csr_assembly_is_scipys_canonical_form(m, n, entries, seed):
     right as scipy sums them."""
     import scipy.sparse as sp
 
-    from repayplan.plans.model import _csr
+    from repayplan.plans.lp_builder import _csr
 
     kept = [(r, c, v) for r, c, v in entries if r < m and c < n]
     distinct = list({(r, c): v for r, c, v in kept}.items())
@@ -362,7 +363,7 @@ def test_csr_assembly_is_scipys_canonical_form(m, n, entries, seed):
 
 
 def test_numbered_labels_grow_and_slice():
-    from repayplan.plans.model import _numbered
+    from repayplan.plans.lp_builder import _numbered
 
     assert _numbered("zz_test", 3) == ("zz_test[1]", "zz_test[2]", "zz_test[3]")
     long = _numbered("zz_test", 700)
