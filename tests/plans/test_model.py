@@ -17,21 +17,9 @@ from repayplan.plans.model import build_program
 from repayplan.plans.strategies.registry import get_strategy, strategies_for
 from repayplan.plans.templates import TEMPLATES, get_template, templates_for
 
-from .support import LP_TEMPLATES, cases_and_templates, loan_cases
+from .support import EXAMPLE_IN_ARREARS, LP_TEMPLATES, cases_and_templates, loan_cases
 
-CASE = LoanCase(
-    outstanding_principal=1_500_000,
-    annual_rate=Decimal("0.12"),
-    remaining_term=36,
-    monthly_income=500_000,
-    essential_expenses=200_000,
-    other_debt=20_000,
-    arrears=60_000,
-    penalty_fees=5_000,
-    accrued_interest=3_000,
-    start=date(2025, 1, 31),
-    income_seasonality=(0.8, 0.8, 1, 1, 1.2, 1.2, 1.2, 1, 1, 1, 0.9, 0.9),
-)
+CASE = EXAMPLE_IN_ARREARS
 EXACT_LP = ["ortools-glop", "pulp-highs", "pulp-cbc", "fast"]
 
 
