@@ -49,8 +49,8 @@ Re-importing the same 1M files takes about 2.5 minutes at 0.7 GB and writes noth
   functions the read calls;
 - :mod:`~repayplan.store.importer.staging` — the private workspace and the staging
   database, and the SQL for a kind's good staged rows;
-- :mod:`~repayplan.store.importer.validate` — the field rules checked in the read, and the
-  checks across rows;
+- :mod:`~repayplan.store.importer.validate` — the field rules checked in the read, and
+  step 2: the checks across rows;
 - :mod:`~repayplan.store.importer.read` — step 1: one read of a file, typed, tokenised
   and checked;
 - :mod:`~repayplan.store.importer.frames` — Arrow arrays and tables into DuckDB;
