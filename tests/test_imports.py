@@ -177,3 +177,27 @@ def test_lower_layers_do_not_import_higher_ones() -> None:
 )
 def test_the_three_old_circles_stay_open(module: str, must_not_import: str) -> None:
     assert must_not_import not in import_graph()[module]
+
+
+#: The importer's modules in the order of its pipeline (``store/importer/__init__.py``).
+IMPORTER_PIPELINE = (
+    "columns", "tokenise", "staging", "validate", "read", "frames", "contracts", "upsert",
+    "record", "load", "pipeline",
+)  # fmt: skip
+
+
+def test_the_importer_reads_as_its_pipeline() -> None:
+    """Every module of ``store/importer/`` is in :data:`IMPORTER_PIPELINE` and imports only
+    the modules before it (the package's ``__init__`` re-exports; nothing imports it back)."""
+    package = "repayplan.store.importer"
+    graph = import_graph()
+    found = {m.removeprefix(f"{package}.") for m in graph if m.startswith(f"{package}.")}
+    assert found == set(IMPORTER_PIPELINE), "list the importer's modules in IMPORTER_PIPELINE"
+    wrong = []
+    for position, name in enumerate(IMPORTER_PIPELINE):
+        for target in sorted(graph[f"{package}.{name}"]):
+            if target == package or target.startswith(f"{package}."):
+                there = target.removeprefix(f"{package}.")
+                if target == package or IMPORTER_PIPELINE.index(there) >= position:
+                    wrong.append(f"{name} imports {there or package} (not before it)")
+    assert not wrong, "\n".join(wrong)

@@ -1,5 +1,7 @@
 """What the plan tests share: generated borrowers and programs, and the checks on answers.
 
+- the worked example: :data:`EXAMPLE` (and :data:`EXAMPLE_IN_ARREARS`), the loan the
+  plan tests start from;
 - hypothesis strategies: :func:`rates`, :func:`loan_cases`, :func:`cases_and_templates`;
 - seeded generators: :func:`plan_case` (a plausible loan), :func:`random_lp`,
   :func:`amortisation_lp`, :func:`late_payer_lp`, :func:`infeasible_lp`,
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,6 +31,29 @@ from repayplan.plans.templates import TEMPLATES
 LP_TEMPLATES = [n for n, t in TEMPLATES.items() if not t.is_mip]
 #: Relative objective tolerance between exact strategies.
 REL_TOL = 1e-6
+
+
+# --- the worked example -----------------------------------------------------------------------
+
+#: 15,000.00 at 12 % with 36 months left; income 5,000.00 a month, essentials 2,000.00,
+#: other debt 200.00 (cents).
+EXAMPLE = LoanCase(
+    outstanding_principal=1_500_000,
+    annual_rate=Decimal("0.12"),
+    remaining_term=36,
+    monthly_income=500_000,
+    essential_expenses=200_000,
+    other_debt=20_000,
+    start=date(2025, 1, 31),
+)
+#: :data:`EXAMPLE` in arrears, with penalty fees, accrued interest and a seasonal income.
+EXAMPLE_IN_ARREARS = replace(
+    EXAMPLE,
+    arrears=60_000,
+    penalty_fees=5_000,
+    accrued_interest=3_000,
+    income_seasonality=(0.8, 0.8, 1, 1, 1.2, 1.2, 1.2, 1, 1, 1, 0.9, 0.9),
+)
 
 
 # --- hypothesis strategies ------------------------------------------------------------------

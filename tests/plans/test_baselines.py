@@ -40,6 +40,8 @@ from repayplan.plans.baselines import (
 )
 from repayplan.plans.case import LoanCase, Policy
 
+from .support import rates
+
 START = date(2025, 1, 31)
 
 
@@ -80,11 +82,10 @@ def test_level_payment_matches_published_tables():
 @settings(max_examples=40, deadline=None)
 @given(
     balance=st.integers(100_000, 100_000_000),
-    rate_bp=st.integers(0, 3600),
+    rate=rates("0.36"),
     months=st.integers(1, 480),
 )
-def test_level_payment_is_build_schedules_installment(balance, rate_bp, months):
-    rate = Decimal(rate_bp) / 10_000
+def test_level_payment_is_build_schedules_installment(balance, rate, months):
     schedule = build_schedule(balance, rate, months, "monthly", START, "30/360")
     assert level_payment(balance, rate, months) == schedule.installments[0].payment
 
@@ -297,7 +298,7 @@ def _linear_scan(case: LoanCase) -> tuple[Decimal, int, int]:
 borrowers = st.builds(
     mortgage,
     outstanding_principal=st.integers(500_000, 60_000_000),
-    annual_rate=st.integers(0, 1800).map(lambda bp: Decimal(bp) / 10_000),
+    annual_rate=rates("0.18"),
     remaining_term=st.integers(12, 480),
     monthly_income=st.integers(100_000, 2_000_000),
     fixed_costs=st.integers(0, 100_000),

@@ -4,8 +4,6 @@ restatement, the templates each declares, and how close they land to the exact L
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
-from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repayplan.errors import InputError
-from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.case import Policy
 from repayplan.plans.lp import LinearProgram
 from repayplan.plans.model import build_program
 from repayplan.plans.quote import _strategy_for, quote
@@ -22,6 +20,7 @@ from repayplan.plans.strategies import get_strategy, strategies_for
 from repayplan.plans.strategies.cpsat import MILP_RELATIVE_GAP, RELATIVE_GAP
 
 from .support import (
+    EXAMPLE_IN_ARREARS,
     LP_TEMPLATES,
     assert_integer_cents,
     banded,
@@ -30,19 +29,7 @@ from .support import (
 )
 from .support import rel_diff as rel
 
-CASE = LoanCase(
-    outstanding_principal=1_500_000,
-    annual_rate=Decimal("0.12"),
-    remaining_term=12,
-    monthly_income=500_000,
-    essential_expenses=200_000,
-    other_debt=20_000,
-    arrears=60_000,
-    penalty_fees=5_000,
-    accrued_interest=3_000,
-    start=date(2025, 1, 31),
-    income_seasonality=(0.8, 0.8, 1, 1, 1.2, 1.2, 1.2, 1, 1, 1, 0.9, 0.9),
-)
+CASE = replace(EXAMPLE_IN_ARREARS, remaining_term=12)
 
 
 # --- declared column units --------------------------------------------------------------

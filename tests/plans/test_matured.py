@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from repayplan.cli import app
 from repayplan.errors import InputError
 from repayplan.plans.case import LoanCase, Policy
-from repayplan.plans.model import build_program, default_term
+from repayplan.plans.horizon import default_term
+from repayplan.plans.model import build_program
 from repayplan.plans.quote import quote, quote_many
 from repayplan.plans.templates import get_template, templates_for
 

@@ -12,25 +12,14 @@ from hypothesis import strategies as st
 
 from repayplan.errors import InputError
 from repayplan.plans.case import LoanCase, Policy
-from repayplan.plans.model import build_program, default_term, monthly_incomes
+from repayplan.plans.horizon import default_term, monthly_incomes
+from repayplan.plans.model import build_program
 from repayplan.plans.strategies.registry import get_strategy, strategies_for
 from repayplan.plans.templates import TEMPLATES, get_template, templates_for
 
-from .support import LP_TEMPLATES, cases_and_templates, loan_cases
+from .support import EXAMPLE_IN_ARREARS, LP_TEMPLATES, cases_and_templates, loan_cases
 
-CASE = LoanCase(
-    outstanding_principal=1_500_000,
-    annual_rate=Decimal("0.12"),
-    remaining_term=36,
-    monthly_income=500_000,
-    essential_expenses=200_000,
-    other_debt=20_000,
-    arrears=60_000,
-    penalty_fees=5_000,
-    accrued_interest=3_000,
-    start=date(2025, 1, 31),
-    income_seasonality=(0.8, 0.8, 1, 1, 1.2, 1.2, 1.2, 1, 1, 1, 0.9, 0.9),
-)
+CASE = EXAMPLE_IN_ARREARS
 EXACT_LP = ["ortools-glop", "pulp-highs", "pulp-cbc", "fast"]
 
 
@@ -150,7 +139,7 @@ def test_random_borrowers_agree_across_lp_strategies(drawn):
 @pytest.mark.parametrize("frequency", ["monthly", "quarterly", "yearly"])
 def test_cached_calendar_matches_the_finance_rules(start, frequency):
     from repayplan.finance import Frequency, due_dates, period_rate_factors
-    from repayplan.plans.model import plan_calendar
+    from repayplan.plans.horizon import plan_calendar
 
     freq = Frequency.parse(frequency)
     dates, factors, r = plan_calendar(start, 130, freq, Decimal("0.0725"))
@@ -345,7 +334,7 @@ def test_csr_assembly_is_scipys_canonical_form(m, n, entries, seed):
     right as scipy sums them."""
     import scipy.sparse as sp
 
-    from repayplan.plans.model import _csr
+    from repayplan.plans.lp_builder import _csr
 
     kept = [(r, c, v) for r, c, v in entries if r < m and c < n]
     distinct = list({(r, c): v for r, c, v in kept}.items())
@@ -362,7 +351,7 @@ def test_csr_assembly_is_scipys_canonical_form(m, n, entries, seed):
 
 
 def test_numbered_labels_grow_and_slice():
-    from repayplan.plans.model import _numbered
+    from repayplan.plans.lp_builder import _numbered
 
     assert _numbered("zz_test", 3) == ("zz_test[1]", "zz_test[2]", "zz_test[3]")
     long = _numbered("zz_test", 700)

@@ -17,7 +17,7 @@ from repayplan.plans.case import LoanCase, Policy
 from repayplan.plans.quote import case_from_record, plan, quote, quote_many
 from repayplan.risk.metrics import periodic_hurdle
 
-from .support import loan_cases, rates
+from .support import EXAMPLE, loan_cases, rates
 
 POLICY = Policy()
 
@@ -135,15 +135,7 @@ def test_soft_affordability_reports_the_priced_shortfall(case):
             assert "priced shortfall" in alt.explanation
 
 
-CASE = LoanCase(
-    outstanding_principal=1_500_000,
-    annual_rate=Decimal("0.12"),
-    remaining_term=36,
-    monthly_income=500_000,
-    essential_expenses=200_000,
-    other_debt=20_000,
-    start=date(2025, 1, 31),
-)
+CASE = EXAMPLE
 
 
 def test_default_offer_and_json_shape():
@@ -276,19 +268,13 @@ def test_case_from_record_and_plan():
         case_from_record({**record, "monthly_income": None}, loan_id="L2")
 
 
-README_CASE = LoanCase(
-    outstanding_principal=1_500_000,
-    annual_rate=Decimal("0.12"),
-    remaining_term=36,
-    monthly_income=500_000,
-    essential_expenses=200_000,
-    other_debt=20_000,
+README_CASE = replace(
+    EXAMPLE,
     arrears=60_000,
     penalty_fees=5_000,
     hardship="job_loss",
     recovery_months=3,
     hardship_income_factor=0.6,
-    start=date(2025, 1, 31),
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,10 +15,12 @@ from .support import (
     REL_TOL,
     amortisation_lp,
     assert_kkt,
+    infeasible_lp,
     late_payer_lp,
     plan_case,
     random_lp,
     rel_diff,
+    unbounded_lp,
 )
 
 EXACT_LP = [n for n in strategy_names() if get_strategy(n).capabilities.exact]
@@ -99,14 +100,7 @@ def test_milp_strategies_agree(seed):
 
 
 def test_infeasible_is_reported_on_every_strategy():
-    lp = LinearProgram(
-        c=np.array([1.0, 1.0]),
-        A=sp.csr_matrix(np.array([[1.0, 1.0], [1.0, 1.0]])),
-        row_lower=np.array([5.0, -np.inf]),
-        row_upper=np.array([np.inf, 3.0]),
-        lower=np.zeros(2),
-        upper=np.full(2, np.inf),
-    )
+    lp = infeasible_lp()
     for name in strategy_names():
         if name == "ortools-pdlp":
             continue  # a first-order method needs its time limit to give up; see below
@@ -114,14 +108,7 @@ def test_infeasible_is_reported_on_every_strategy():
 
 
 def test_unbounded_is_reported_on_exact_strategies():
-    lp = LinearProgram(
-        c=np.array([-1.0, 0.0]),
-        A=sp.csr_matrix(np.array([[1.0, -1.0]])),
-        row_lower=np.array([0.0]),
-        row_upper=np.array([np.inf]),
-        lower=np.zeros(2),
-        upper=np.full(2, np.inf),
-    )
+    lp = unbounded_lp()
     for name in EXACT_LP:
         assert get_strategy(name).solve(lp).status == "unbounded", name
 

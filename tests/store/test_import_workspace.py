@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from repayplan.errors import InputError, ScrubbedError
-from repayplan.store import importer
-from repayplan.store.importer import import_files
+from repayplan.store.importer import import_files, pipeline
+from repayplan.store.importer import load as load_step
 
 AS_OF = date(2026, 6, 30)
 BORROWERS = """borrower_id,monthly_income,essential_expenses,other_debt_payments,full_name,national_id,phone
@@ -46,7 +46,7 @@ def _workspaces(db: Path) -> list[Path]:
 def test_staging_and_spill_files_hold_no_plaintext_and_are_removed(tmp_path, monkeypatch):
     db = tmp_path / "p.duckdb"
     seen: list[bytes] = []
-    load = importer._load
+    load = pipeline.load
 
     def inspect_then_load(con, *args):
         # Everything the import wrote to disk so far, with the staging tables flushed.
@@ -55,7 +55,7 @@ def test_staging_and_spill_files_hold_no_plaintext_and_are_removed(tmp_path, mon
         seen.extend(p.read_bytes() for p in work.rglob("*") if p.is_file())
         return load(con, *args)
 
-    monkeypatch.setattr(importer, "_load", inspect_then_load)
+    monkeypatch.setattr(pipeline, "load", inspect_then_load)
     summary = import_files(db, **_files(tmp_path), as_of=AS_OF)
     assert summary.loaded == {"borrowers": 2, "loans": 2, "payments": 2}
     # The check can see plaintext: the staged loan ids (not personal) are there as written.
@@ -86,7 +86,7 @@ def test_a_failure_inside_the_load_leaves_nothing_half_written(tmp_path, monkeyp
         raise RuntimeError("disk full")
 
     # The last step of the transaction, after loans, contracts and payments are written.
-    monkeypatch.setattr(importer, "_derive_payment_record", fail)
+    monkeypatch.setattr(load_step, "derive_payment_record", fail)
     # Leaves the importer scrubbed (its message could have quoted an input line).
     with pytest.raises(ScrubbedError, match="RuntimeError: disk full"):
         import_files(db, **files, as_of=AS_OF)

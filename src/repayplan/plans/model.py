@@ -24,6 +24,8 @@ and ``theta``; 1 for the binaries.
 
 :func:`plan_outline` derives everything but the LP (calendar, incomes, caps, bounds, the
 yield target), :func:`build_from_outline` writes the LP, :func:`build_program` does both.
+The plan's horizon — cycle, term, due dates, rate factors, incomes — comes from
+:mod:`repayplan.plans.horizon`; the LP is assembled with :mod:`repayplan.plans.lp_builder`.
 
 Rows are named so explanations and infeasibility reasons can read them: ``balance[t]``,
 ``afford[t]``, ``negam[t]``, ``yield_floor``, ``hazard[t]``, ``pti[t]``, ``level[t]``,
@@ -34,20 +36,24 @@ Rows are named so explanations and infeasibility reasons can read them: ``balanc
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 
 import numpy as np
-import scipy.sparse as sp
 
 from repayplan.errors import InputError
-from repayplan.finance import Frequency, RateFactor, due_dates, period_rate_factors
-from repayplan.finance.daycount import exact_fraction
+from repayplan.finance import Frequency
 from repayplan.plans.case import LoanCase, Policy
+from repayplan.plans.horizon import (
+    default_term,
+    months_per_period,
+    period_incomes,
+    plan_calendar,
+    plan_frequency,
+)
 from repayplan.plans.lp import LinearProgram
+from repayplan.plans.lp_builder import ProgramBuilder, RowScale
 from repayplan.plans.templates import Template, get_template
 from repayplan.risk.burden import DEFAULT_BURDEN_CURVE, BurdenCurve
 from repayplan.risk.metrics import DEFAULT_BASE_MONTHLY_HAZARD, periodic_hurdle
@@ -62,13 +68,16 @@ OFF_SEASON_SHARE = 0.5
 
 
 @dataclass(frozen=True)
-class PlanOutline:
-    """A plan before its LP is written (:func:`plan_outline`): money arrays in cents per
-    period (length H), as the same-named :class:`PlanProgram` fields; ``p_lower`` /
-    ``p_upper`` are the interest-bearing payment's bounds per period (cents; the minimum
-    payment, 0 in a holiday), ``yield_target`` the yield floor on total payments before the
-    spread arrears' share (cents), ``soft`` True when affordability is priced, not hard,
-    ``pti_ceiling`` the second-stage ratio ceiling of ``min_max_pti`` (a fraction) or None."""
+class PlanTerms:
+    """What a plan's outline and its program share. Money arrays are cents per period
+    (length H): ``cap`` is the hard affordability limit of the *total* payment per period,
+    ``extra`` the non-interest-bearing arrears instalment paid on top of ``p``, ``incomes``
+    the forecast income per period, ``free`` marks periods without the
+    no-negative-amortisation and minimum-payment rules (declared holidays, the seasonal
+    off-season), ``p_lower`` each period's lower bound on the interest-bearing payment ``p``
+    (the minimum payment, 0 in a holiday). ``opening_balance`` is the interest-bearing
+    balance before any waiver; ``yield_target`` the yield floor on total payments before the
+    spread arrears' share (cents)."""
 
     template: Template
     objective: str
@@ -85,18 +94,31 @@ class PlanOutline:
     free: np.ndarray
     min_payment: np.ndarray
     p_lower: np.ndarray
-    p_upper: np.ndarray
     discount: np.ndarray
     opening_balance: int
     max_waiver: int
     yield_target: float
-    soft: bool
-    pti_ceiling: float | None
 
     @property
     def periods(self) -> int:
         """Number of periods H."""
         return len(self.due_dates)
+
+
+#: The fields of :class:`PlanTerms`, which a program copies from its outline.
+_TERMS = tuple(f.name for f in fields(PlanTerms))
+
+
+@dataclass(frozen=True)
+class PlanOutline(PlanTerms):
+    """A plan before its LP is written (:func:`plan_outline`): its :class:`PlanTerms`, and
+    ``p_upper`` the interest-bearing payment's upper bound per period (cents), ``soft`` True
+    when affordability is priced, not hard, ``pti_ceiling`` the second-stage ratio ceiling
+    of ``min_max_pti`` (a fraction) or None."""
+
+    p_upper: np.ndarray
+    soft: bool
+    pti_ceiling: float | None
 
     @property
     def level(self) -> bool:
@@ -106,55 +128,25 @@ class PlanOutline:
 
 
 @dataclass(frozen=True)
-class PlanProgram:
-    """A template's LP for one loan plus everything needed to read the answer back.
-
-    Money arrays are cents per period (length H). ``cap`` is the hard affordability limit of
-    the *total* payment per period, ``extra`` the non-interest-bearing arrears instalment
-    paid on top of ``p``, ``incomes`` the forecast income per period, ``free`` marks periods
-    without the no-negative-amortisation and minimum-payment rules (declared holidays, the
-    seasonal off-season). ``opening_balance`` is the interest-bearing balance before any
-    waiver; ``yield_target`` the right-hand side of the yield floor on total payments.
+class PlanProgram(PlanTerms):
+    """A template's LP for one loan plus everything needed to read the answer back: its
+    :class:`PlanTerms`, the loan and policy it was built for, and where things are in the LP.
 
     ``p_cols`` is the column of each period's interest-bearing payment and ``p_on`` False where
     it is 0 by construction: a level shape has one payment column for every paying period and
-    no balance columns (balances are affine in it, see :meth:`balances`). ``p_lower`` is each
-    period's lower bound on ``p`` (the minimum payment; cents). ``row_scale[i]`` converts
-    cents of period money into row ``i``'s units (rows stated in time-0 cents are scaled).
+    no balance columns (balances are affine in it, see :meth:`balances`). ``row_scale[i]``
+    converts cents of period money into row ``i``'s units (rows stated in time-0 cents are
+    scaled).
     """
 
     lp: LinearProgram
     case: LoanCase
     policy: Policy
-    template: Template
-    objective: str
-    annual_rate: Decimal
-    frequency: Frequency
-    concession_limit: Decimal
-    due_dates: tuple[date, ...]
-    rate_factors: tuple[Decimal, ...]
-    incomes: np.ndarray
-    cap: np.ndarray
-    extra: np.ndarray
-    holiday: np.ndarray
-    free: np.ndarray
-    min_payment: np.ndarray
-    discount: np.ndarray
-    opening_balance: int
-    max_waiver: int
-    yield_target: float
     p_cols: np.ndarray
     p_on: np.ndarray
-    p_lower: np.ndarray
-    period_rates: np.ndarray
     row_scale: np.ndarray
     cols: dict[str, slice] = field(default_factory=dict)
     rows: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def periods(self) -> int:
-        """Number of periods H."""
-        return len(self.due_dates)
 
     @property
     def soft(self) -> bool:
@@ -196,264 +188,6 @@ class PlanProgram:
         if upper is not None:
             up[row] = upper
         return replace(self, lp=replace(self.lp, row_lower=lo, row_upper=up))
-
-
-_NUMBERED: dict[str, tuple[str, ...]] = {}
-
-
-def _numbered(name: str, n: int) -> tuple[str, ...]:
-    """``("name[1]", …, "name[n]")``: names are read only to explain a plan, so each name's
-    labels are built once, grown when a longer plan needs more, and sliced (a size-keyed
-    cache missed on the many plan lengths of a nightly run)."""
-    have = _NUMBERED.get(name, ())
-    if len(have) < n:
-        grown = max(n, 2 * len(have), 128)
-        have = (*have, *(f"{name}[{k}]" for k in range(len(have) + 1, grown + 1)))
-        _NUMBERED[name] = have
-    return have[:n]
-
-
-class _Builder:
-    """Collects COO triplets and named rows; columns are allocated in blocks."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.cols: dict[str, slice] = {}
-        self.lower: list[np.ndarray] = []
-        self.upper: list[np.ndarray] = []
-        self.cost: list[np.ndarray] = []
-        self.integer: list[np.ndarray] = []
-        self.unit: list[np.ndarray] = []
-        self.var_names: list[str] = []
-        self.r: list[np.ndarray] = []
-        self.c: list[np.ndarray] = []
-        self.v: list[np.ndarray] = []
-        self.row_lo: list[np.ndarray] = []
-        self.row_up: list[np.ndarray] = []
-        self.row_names: list[str] = []
-        self.rows: dict[str, np.ndarray] = {}
-        self.m = 0
-
-    def add_vars(
-        self, name: str, size: int, lower, upper, cost=0.0, integer=False, unit=1.0
-    ) -> np.ndarray:
-        """Add a block of ``size`` columns; ``unit`` is their natural unit
-        (:attr:`LinearProgram.col_unit`: 1 = a cent)."""
-        start = self.n
-        self.cols[name] = slice(start, start + size)
-        self.lower.append(_filled(lower, size))
-        self.upper.append(_filled(upper, size))
-        self.cost.append(_filled(cost, size))
-        self.integer.append(np.full(size, integer))
-        self.unit.append(_filled(unit, size))
-        self.var_names += _numbered(name, size) if size > 1 else (name,)
-        self.n += size
-        return np.arange(start, start + size)
-
-    def add_rows(self, name: str, labels, lo, up, entries) -> np.ndarray:
-        """Add rows; ``labels`` are the rows' period numbers (≥ 1) or ``[""]`` for one unnamed
-        row; ``entries`` is a list of (local_row, col, value) arrays (broadcast)."""
-        k = len(labels)
-        if k == 0:
-            return np.arange(0)
-        base = self.m
-        for rows, cols, vals in entries:
-            rows, cols, vals = np.broadcast_arrays(np.asarray(rows), np.asarray(cols), vals)
-            self.r.append(base + rows.ravel())
-            self.c.append(cols.ravel())
-            self.v.append(np.asarray(vals, float).ravel())
-        self.row_lo.append(_filled(lo, k))
-        self.row_up.append(_filled(up, k))
-        if k == 1 and isinstance(labels[0], str):
-            self.row_names.append(name)
-        else:
-            first, last = int(labels[0]), int(labels[-1])
-            if last - first + 1 == k:  # consecutive periods (the usual case): one slice
-                self.row_names += _numbered(name, last)[first - 1 :]
-            else:
-                numbered = _numbered(name, int(max(labels)))
-                self.row_names += [numbered[lab - 1] for lab in labels.tolist()]
-        idx = np.arange(base, base + k)
-        self.rows[name] = np.concatenate([self.rows.get(name, np.arange(0)), idx])
-        self.m += k
-        return idx
-
-    def program(self, offset: float) -> LinearProgram:
-        r = np.concatenate(self.r) if self.r else np.arange(0)
-        c = np.concatenate(self.c) if self.c else np.arange(0)
-        v = np.concatenate(self.v) if self.v else np.zeros(0)
-        a = _csr(r, c, v, self.m, self.n)
-        integrality = np.concatenate(self.integer)
-        unit = np.concatenate(self.unit)
-        return LinearProgram(
-            c=np.concatenate(self.cost),
-            A=a,
-            row_lower=np.concatenate(self.row_lo),
-            row_upper=np.concatenate(self.row_up),
-            lower=np.concatenate(self.lower),
-            upper=np.concatenate(self.upper),
-            integrality=integrality if integrality.any() else None,
-            var_names=tuple(self.var_names),
-            row_names=tuple(self.row_names),
-            objective_offset=offset,
-            col_unit=None if np.all(unit == 1.0) else unit,
-        )
-
-
-def _filled(value, size: int) -> np.ndarray:
-    """A fresh float array of ``size`` from a scalar or an array of that size."""
-    if isinstance(value, (int, float)) or np.ndim(value) == 0:
-        return np.full(size, float(value))
-    return np.array(np.broadcast_to(np.asarray(value, float), (size,)))
-
-
-def _csr(r: np.ndarray, c: np.ndarray, v: np.ndarray, m: int, n: int) -> sp.csr_matrix:
-    """``scipy.sparse.csr_matrix((v, (r, c)), shape=(m, n))`` in canonical form (column
-    indices sorted within each row, duplicates summed in input order — where scipy does
-    too, see :func:`_sequential_sums`), built directly: scipy's COO route costs ~0.3 ms a
-    plan in index-dtype checks and conversions."""
-    order = np.lexsort((c, r))  # stable: duplicates keep their input order
-    r, c, v = r[order], c[order], v[order]
-    if r.size > 1:
-        new = np.empty(r.size, bool)
-        new[0] = True
-        np.not_equal(r[1:], r[:-1], out=new[1:])
-        new[1:] |= c[1:] != c[:-1]
-        if not new.all():
-            starts = np.flatnonzero(new)
-            v = _sequential_sums(v, starts)
-            r, c = r[starts], c[starts]
-    indptr = np.zeros(m + 1, dtype=np.int32)
-    np.cumsum(np.bincount(r, minlength=m), out=indptr[1:])
-    return sp.csr_matrix((v, c.astype(np.int32, copy=False), indptr), shape=(m, n), copy=False)
-
-
-def _sequential_sums(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Sums of ``v`` over the runs beginning at ``starts``, each added left to right
-    (``cumsum`` is sequential, unlike ``sum``), as scipy's ``sum_duplicates`` adds a row
-    whose entries are in column order — the plan model's only duplicates, the level plan's
-    yield row, are — so the coefficients are bit-identical."""
-    out = v[starts].copy()
-    ends = np.append(starts[1:], v.size)
-    for i in np.flatnonzero(ends - starts > 1).tolist():
-        out[i] = v[starts[i] : ends[i]].cumsum()[-1]
-    return out
-
-
-def plan_frequency(case: LoanCase, template: Template) -> Frequency:
-    """The plan's cycle: the template's, else the loan's own."""
-    return Frequency.parse(template.frequency or case.frequency, field="frequency")
-
-
-def months_per_period(freq: Frequency) -> float:
-    """Calendar months in one period (fractional for week-based cycles)."""
-    return float(freq.months) if freq.months is not None else 12.0 / freq.periods_per_year
-
-
-def default_term(case: LoanCase, policy: Policy, template: Template) -> int:
-    """Periods of the template's plan: the remaining term (in months) plus the template's
-    extension, on the plan's cycle, capped at ``Policy.max_term_months``. A matured loan
-    (no period left) is re-amortised over ``Policy.matured_term_months`` instead of its
-    remaining term; a settlement runs ``Policy.settlement_months``."""
-    freq = plan_frequency(case, template)
-    if template.settlement:
-        months = float(policy.settlement_months)
-    elif case.matured:
-        months = float(policy.matured_term_months + template.extend_term)
-    else:
-        months = case.remaining_term * months_per_period(Frequency.parse(case.frequency))
-        months += template.extend_term
-    periods = math.ceil(months / months_per_period(freq) - 1e-9)
-    return max(1, min(periods, max_term(policy, freq), payoff_periods(case, policy, template)))
-
-
-def payoff_periods(case: LoanCase, policy: Policy, template: Template) -> int:
-    """The most periods a plan of ``case`` can have: every period but the last pays at
-    least ``Policy.min_payment`` on the interest-bearing balance (the exposure, less the
-    arrears a ``spread`` template carries beside it), so a small balance is repaid in a few
-    minimum payments instead of being unplannable over the contract's long term."""
-    if policy.min_payment <= 0:
-        return 10**9
-    balance = case.exposure
-    if template.arrears == "spread":
-        balance -= case.arrears + case.accrued_interest
-    return max(1, balance // policy.min_payment)
-
-
-def max_term(policy: Policy, freq: Frequency) -> int:
-    """The longest plan the policy allows, in periods of ``freq``."""
-    return max(1, int(policy.max_term_months // months_per_period(freq)))
-
-
-def plan_calendar(
-    start: date, periods: int, freq: Frequency, annual_rate: Decimal
-) -> tuple[tuple[date, ...], tuple[Decimal, ...], np.ndarray]:
-    """Due dates, 30/360 rate factors and the same factors as floats of a plan.
-
-    On month-based cycles every due date is a whole number of periods after ``start``
-    (month-end roll), so 30/360 charges ``annual × months / 12`` in every period
-    (:func:`repayplan.finance.period_rate_factors`' rule) with no per-period date arithmetic;
-    the dates come from a per-start cache.
-    """
-    if freq.months is None:
-        dates = tuple(due_dates(start, periods, freq))
-        factors = tuple(period_rate_factors(annual_rate, start, dates, "30/360", freq))
-        return dates, factors, np.array([float(f) for f in factors])
-    dates = _month_dates(start, freq, -(-periods // _DATE_BLOCK) * _DATE_BLOCK)[:periods]
-    one = _month_factor(annual_rate, freq.months)
-    return dates, (one,) * periods, np.full(periods, float(one))
-
-
-#: Due dates are cached per start date in blocks of this many periods.
-_DATE_BLOCK = 120
-
-
-@lru_cache(maxsize=1024)
-def _month_dates(start: date, freq: Frequency, periods: int) -> tuple[date, ...]:
-    # A nightly run plans many loans, several templates and terms each, on few start dates.
-    return tuple(due_dates(start, periods, freq))
-
-
-@lru_cache(maxsize=4096)
-def _month_factor(annual_rate: Decimal, months: int) -> RateFactor:
-    return RateFactor(exact_fraction(annual_rate) * months / 12)
-
-
-def monthly_incomes(case: LoanCase, months: int) -> np.ndarray:
-    """Forecast income of the borrower's months 1..``months`` after ``case.start`` (cents,
-    float): base income × the calendar month's seasonal factor × the hardship factor while
-    the hardship lasts (``recovery_months``; for ever when no recovery is expected)."""
-    m = np.arange(1, months + 1)
-    cal_month = (case.start.month - 1 + m) % 12
-    season = np.asarray(case.income_seasonality, float)[cal_month]
-    shock = np.ones(months)
-    if case.hardship_income_factor != 1.0:
-        until = months if case.recovery_months is None else case.recovery_months
-        shock[m <= until] = case.hardship_income_factor
-    if case.income_change_months is not None:
-        shock[m > case.income_change_months] *= case.income_change_factor
-    return case.monthly_income * season * shock
-
-
-def income_falls(case: LoanCase) -> bool:
-    """True when the borrower's income is expected to fall: a declared change to less
-    (a fixed-term contract ending, retirement), or a seasonal income past its season — the
-    next 12 months after the first three average under 85 % of those three."""
-    if case.income_change_months is not None and case.income_change_factor < 1.0:
-        return True
-    y = monthly_incomes(case, 15)
-    return bool(y[3:].mean() < 0.85 * y[:3].mean())
-
-
-def period_incomes(case: LoanCase, freq: Frequency, dates: list[date]) -> np.ndarray:
-    """Income per plan period (cents, float): the sum of the months the period covers on
-    month-based cycles; week-based cycles take their share of the due date's month."""
-    h = len(dates)
-    if freq.months is not None:
-        return monthly_incomes(case, h * freq.months).reshape(h, freq.months).sum(axis=1)
-    months = np.array([(d.year - case.start.year) * 12 + d.month - case.start.month for d in dates])
-    monthly = monthly_incomes(case, int(months.max()) + 1)
-    return monthly[np.maximum(months, 0)] * 12.0 / freq.periods_per_year
 
 
 def _holiday_periods(case: LoanCase, policy: Policy, freq: Frequency, h: int) -> int:
@@ -620,15 +354,9 @@ def build_from_outline(
     """The program of :func:`plan_outline`'s ``outline`` (what :func:`build_program` returns
     for the same arguments)."""
     o = outline
-    tpl, objective, rate, freq, kappa = (
-        o.template,
-        o.objective,
-        o.annual_rate,
-        o.frequency,
-        o.concession_limit,
-    )
-    dates, factors, r, y = o.due_dates, o.rate_factors, o.period_rates, o.incomes
-    cap, extra, holiday, free, min_pay = o.cap, o.extra, o.holiday, o.free, o.min_payment
+    tpl, objective, freq = o.template, o.objective, o.frequency
+    dates, r, y = o.due_dates, o.period_rates, o.incomes
+    cap, extra, holiday, free = o.cap, o.extra, o.holiday, o.free
     opening, max_waiver, p_lower, p_upper = o.opening_balance, o.max_waiver, o.p_lower, o.p_upper
     h = len(dates)
     mpp = months_per_period(freq)
@@ -643,7 +371,7 @@ def build_from_outline(
     uses_hazard = objective == "balanced"
     hazard_offset = 0.0
 
-    bld = _Builder()
+    bld = ProgramBuilder()
     if objective == "balanced":
         p_cost, s_cost = weight, penalty
     elif objective == "min_total_paid":
@@ -667,7 +395,7 @@ def build_from_outline(
         b = bld.add_vars("b", h, 0.0, b_up)
     s = bld.add_vars("s", h, 0.0, np.inf, s_cost) if soft else None
     w = bld.add_vars("w", 1, 0.0, max_waiver) if max_waiver > 0 else None
-    scale = _RowScale()
+    scale = RowScale()
 
     if level:
         # b_t = G_t (opening − w − P·S_t) with G_t = Π_{k≤t}(1 + r_k), S_t = Σ_{paying k≤t} 1/G_k:
@@ -760,53 +488,19 @@ def build_from_outline(
         )
 
     offset = float(extra.sum()) * p_cost + hazard_offset
+    terms = {name: getattr(o, name) for name in _TERMS}  # the outline's, as they are
+    terms["p_lower"] = np.where(holiday, 0.0, p_lower)
     return PlanProgram(
+        **terms,
         lp=bld.program(offset),
         case=case,
         policy=policy,
-        template=tpl,
-        objective=objective,
-        annual_rate=rate,
-        frequency=freq,
-        concession_limit=kappa,
-        due_dates=dates,
-        rate_factors=tuple(factors),
-        incomes=y,
-        cap=cap,
-        extra=extra,
-        holiday=holiday,
-        free=free,
-        min_payment=min_pay,
-        discount=disc,
-        opening_balance=opening,
-        max_waiver=max_waiver,
-        yield_target=target,
         p_cols=p,
         p_on=~holiday if level else np.ones(h, bool),
-        p_lower=np.where(holiday, 0.0, p_lower),
-        period_rates=r,
         row_scale=scale.array(bld.m),
         cols=dict(bld.cols),
         rows=dict(bld.rows),
     )
-
-
-class _RowScale:
-    """Rows stated in other units than period cents, and their factor (default 1)."""
-
-    def __init__(self) -> None:
-        self.rows: list[np.ndarray] = []
-        self.factors: list[np.ndarray] = []
-
-    def set(self, rows: np.ndarray, factors: np.ndarray) -> None:
-        self.rows.append(rows)
-        self.factors.append(factors)
-
-    def array(self, m: int) -> np.ndarray:
-        out = np.ones(m)
-        for rows, factors in zip(self.rows, self.factors, strict=True):
-            out[rows] = factors
-        return out
 
 
 def _negam_rows(bld, name, tn, p, b, w, r, opening, big_m=None, u=None) -> None:

@@ -24,14 +24,9 @@ from repayplan.plans.alternative import Alternative, Quote
 from repayplan.plans.baselines import contract_plan, waterfall_plan
 from repayplan.plans.case import MAX_RECOVERY_MONTHS, LoanCase, Policy
 from repayplan.plans.explain import explain
+from repayplan.plans.horizon import income_falls
 from repayplan.plans.lp import LPSolution
-from repayplan.plans.model import (
-    PlanProgram,
-    build_from_outline,
-    build_program,
-    income_falls,
-    plan_outline,
-)
+from repayplan.plans.model import PlanProgram, build_from_outline, build_program, plan_outline
 from repayplan.plans.relax import diagnose, refuted_outline, relaxation_steps, solve_program
 from repayplan.plans.rounding import RoundedPlan, round_plan, tighten
 from repayplan.plans.strategies.base import SolverStrategy
@@ -69,6 +64,14 @@ INTEGER_SLACK = 2.5
 #: Rates tried by a rate-searching template: the contract rate and this many more, evenly
 #: spaced down to the floor and rounded down to 1/8 of a point.
 RATE_GRID_POINTS = 4
+
+
+def check_strategy(strategy: str) -> None:
+    """Raise :class:`InputError` naming :data:`STRATEGIES` unless ``strategy`` is one."""
+    if strategy not in STRATEGIES:
+        raise InputError(
+            f"unknown strategy {strategy!r}; use one of " + ", ".join(STRATEGIES), field="strategy"
+        )
 
 
 @dataclass(frozen=True)
@@ -380,10 +383,7 @@ def quote(
     :class:`InputError` on invalid input; :func:`quote_many` turns that into
     ``"manual_review"`` and any other failure into ``"error"`` (see :class:`Quote`).
     """
-    if strategy not in STRATEGIES:
-        raise InputError(
-            f"unknown strategy {strategy!r}; use one of " + ", ".join(STRATEGIES), field="strategy"
-        )
+    check_strategy(strategy)
     if strategy == "contract":
         return Quote((contract_plan(case, policy, curve),), "ok", "none")
     if strategy == "waterfall":

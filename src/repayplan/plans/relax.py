@@ -20,8 +20,9 @@ import numpy as np
 
 from repayplan.finance import cents_to_decimal
 from repayplan.plans.case import Policy
+from repayplan.plans.horizon import max_term
 from repayplan.plans.lp import LPSolution
-from repayplan.plans.model import PlanOutline, PlanProgram, build_program, max_term
+from repayplan.plans.model import PlanOutline, PlanProgram, build_program
 from repayplan.plans.strategies.base import SolverStrategy
 
 #: Constraint families, in the order reasons are reported: (label, LP row families).
@@ -157,21 +158,25 @@ class _Bounds:
     p_lower: np.ndarray  # lower bound of each period's interest-bearing payment
 
 
+#: The money arrays and amounts :class:`_Bounds` copies from an outline or a program.
+_SHARED = ("cap", "extra", "holiday", "free", "incomes", "period_rates", "discount",
+           "opening_balance", "max_waiver")  # fmt: skip
+
+
+def _shared(plan: PlanOutline | PlanProgram) -> dict[str, Any]:
+    """The :class:`_Bounds` fields an outline and its program give alike."""
+    return {
+        "shape": plan.template.shape,
+        "holiday_window": plan.template.holiday_window,
+        "soft": plan.soft,
+        **{name: getattr(plan, name) for name in _SHARED},
+    }
+
+
 def _program_bounds(program: PlanProgram) -> _Bounds:
     lp, shape = program.lp, program.template.shape
     return _Bounds(
-        shape=shape,
-        holiday_window=program.template.holiday_window,
-        soft=program.soft,
-        cap=program.cap,
-        extra=program.extra,
-        holiday=program.holiday,
-        free=program.free,
-        incomes=program.incomes,
-        period_rates=program.period_rates,
-        discount=program.discount,
-        opening_balance=program.opening_balance,
-        max_waiver=program.max_waiver,
+        **_shared(program),
         eliminated=shape == "level" and "b" not in program.cols,
         afford=_active(program, "afford"),
         graduated=shape == "graduated" and _active(program, "graduated"),
@@ -187,18 +192,7 @@ def _outline_bounds(outline: PlanOutline) -> _Bounds:
     # there are paying periods to tie, the payments' bounds as outlined.
     shape, paying = outline.template.shape, int(np.count_nonzero(~outline.holiday))
     return _Bounds(
-        shape=shape,
-        holiday_window=outline.template.holiday_window,
-        soft=outline.soft,
-        cap=outline.cap,
-        extra=outline.extra,
-        holiday=outline.holiday,
-        free=outline.free,
-        incomes=outline.incomes,
-        period_rates=outline.period_rates,
-        discount=outline.discount,
-        opening_balance=outline.opening_balance,
-        max_waiver=outline.max_waiver,
+        **_shared(outline),
         eliminated=outline.level,
         afford=True,
         graduated=shape == "graduated" and paying > 1,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from repayplan.errors import InputError
 from repayplan.plans.alternative import Alternative, Quote
-from repayplan.plans.quote import STRATEGIES, case_from_record, quote
+from repayplan.plans.quote import case_from_record, check_strategy, quote
 from repayplan.portfolio.candidates import candidates_for_loan, value_candidates
 from repayplan.portfolio.nightly_policy import active_policy
 from repayplan.risk.burden_fit import active_burden_curve
@@ -39,10 +39,7 @@ def plan(
     ``expected_value`` (currency units) in its metrics; ``waterfall`` / ``contract``: that
     baseline under the active policy and curve.
     """
-    if strategy not in STRATEGIES:
-        raise InputError(
-            f"unknown strategy {strategy!r}; use one of " + ", ".join(STRATEGIES), field="strategy"
-        )
+    check_strategy(strategy)
     if str(db) != ":memory:" and not Path(db).exists():
         raise InputError("no such file", field="--db", record=str(db))
     con = connect_reader(db)

@@ -44,8 +44,8 @@ CHUNK_LOANS = 10_000
 DUCKDB_MEMORY_LIMIT = "256MB"
 _EPOCH_MONTH = np.datetime64("1970-01", "M")
 _TRUTH_COLUMNS = ("parameter", "value", "description")
-#: Tables a new demo replaces (policies, risk models and the migration log are kept).
-_DATA_TABLES = (
+#: The book's tables, whose rows the demo's summary counts.
+_BOOK_TABLES = (
     "borrowers",
     "loans",
     "contract_installments",
@@ -53,6 +53,10 @@ _DATA_TABLES = (
     "income_observations",
     "hardship_requests",
     "loan_month_truth",
+)
+#: Tables a new demo replaces (policies, risk models and the migration log are kept).
+_DATA_TABLES = (
+    *_BOOK_TABLES,
     "behaviour_truth",
     "risk_scores",
     "plans",
@@ -96,6 +100,7 @@ class DemoSummary:
 
 #: Largest demo book (loans).
 MAX_DEMO_LOANS = 5_000_000
+
 
 def init_demo(
     db: str | Path = DEFAULT_DB,
@@ -351,18 +356,7 @@ def _write_chunk(
 def _summary(
     con: duckdb.DuckDBPyConnection, db: str, seed: int, as_of: date, seconds: float
 ) -> DemoSummary:
-    rows = {
-        t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-        for t in (
-            "borrowers",
-            "loans",
-            "contract_installments",
-            "payments",
-            "income_observations",
-            "hardship_requests",
-            "loan_month_truth",
-        )
-    }
+    rows = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in _BOOK_TABLES}
     total = max(rows["loans"], 1)
     buckets = dict(
         con.execute(

@@ -183,7 +183,7 @@ def _publish(con: duckdb.DuckDBPyConnection, db: Path, reason: str, keep: int) -
         _prune(folder, keep)
     else:
         os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    _fsync(target.parent)
     return Published(
         path=target,
         snapshot=snapshot,
@@ -255,14 +255,7 @@ def _prune(folder: Path, keep: int) -> None:
 
 
 def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+    """Flush ``path`` to disk: a file's contents, or a directory's entries (a rename)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
