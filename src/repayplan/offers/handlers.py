@@ -81,6 +81,16 @@ def on_hardship(con: duckdb.DuckDBPyConnection, events: pa.Table) -> None:
         known = con.execute("SELECT count(*) FROM loans WHERE loan_id = ?", [e["subject_id"]])
         if not known.fetchone()[0]:
             continue
+        factor = p.get("income_factor")
+        if factor is None and p.get("income_now_cents") is not None:
+            usual = con.execute(
+                "SELECT b.monthly_income * 100, l.as_of FROM loans l JOIN borrowers b "
+                "USING (borrower_id) WHERE l.loan_id = ?",
+                [e["subject_id"]],
+            ).fetchone()
+            if usual is not None and usual[0]:
+                factor = min(1.0, float(p["income_now_cents"]) / float(usual[0]))
+            p.setdefault("requested_on", usual[1].isoformat() if usual else None)
         recovery = p.get("expected_recovery_date")
         con.execute(
             "INSERT INTO hardship_requests VALUES (?, ?, ?, ?, ?, ?, 'open') "
@@ -91,7 +101,7 @@ def on_hardship(con: duckdb.DuckDBPyConnection, events: pa.Table) -> None:
                 date.fromisoformat(p.get("requested_on") or e["recorded_at"].date().isoformat()),
                 p.get("reason") or "other",
                 date.fromisoformat(recovery) if recovery else None,
-                p.get("income_factor"),
+                factor,
             ],
         )
 

@@ -327,6 +327,43 @@ def _event(row: tuple, duplicate: bool = False) -> Event:
     )
 
 
+def find_event(db: str | Path, idempotency_key: str) -> Event | None:
+    """The event recorded under ``idempotency_key``, if any (``duplicate=True``): a service
+    answers a retry with it before checking anything else."""
+    if not inbox_path(db).exists():
+        return None
+    con = _open(db)
+    try:
+        row = con.execute(
+            "SELECT * FROM events WHERE idempotency_key = ?", [idempotency_key]
+        ).fetchone()
+    finally:
+        con.close()
+    return None if row is None else _event(row, duplicate=True)
+
+
+def same_request(event: Event, kind: str, subject_id: str, payload: Mapping[str, Any]) -> bool:
+    """Whether ``event`` records exactly this request (kind, subject and payload)."""
+    try:
+        text, _ = _canonical(kind, subject_id, dict(payload))
+    except (TypeError, ValueError):
+        return False
+    return event.kind == kind and event.subject_id == subject_id and event.payload == json.loads(
+        text
+    )
+
+
+def inbox_seq(db: str | Path) -> int:
+    """The inbox's highest ``seq`` (0 when empty or absent)."""
+    if not inbox_path(db).exists():
+        return 0
+    con = _open(db)
+    try:
+        return int(con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    finally:
+        con.close()
+
+
 def read_events(
     db: str | Path, *, after_seq: int = 0, subject_id: str | None = None, kind: str | None = None
 ) -> list[Event]:
