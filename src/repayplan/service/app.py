@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -391,6 +391,9 @@ def create_app(db: str | Path, *, apply_interval_s: float = 1.0) -> FastAPI:
         description="Quotes for borrowers, the offer lifecycle for lending platforms, and the "
         "borrower page (/borrower/). Money in currency units as strings, rates in percent.",
         lifespan=lifespan,
+        # FastAPI's /docs loads Swagger UI from a CDN; ours is shipped in the package.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
 
@@ -479,6 +482,10 @@ def create_app(db: str | Path, *, apply_interval_s: float = 1.0) -> FastAPI:
     def own_loan(who: Caller, loan_id: str) -> None:
         if who.role == "borrower" and who.loan_id != loan_id:
             raise Problem(403, "Forbidden", "this borrower link is for another loan", "loan_id")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return FileResponse(STATIC / "apidocs.html")
 
     @app.get("/", include_in_schema=False)
     def root():
