@@ -68,7 +68,7 @@ def _offer_status(server, offer_id: str) -> str:
 
 def test_quote_is_stateless_and_explains_its_options(server):
     before = inbox_seq(server.db)
-    status, headers, body = server.request("POST", "/v1/quotes", QUOTE)
+    status, _headers, body = server.request("POST", "/v1/quotes", QUOTE)
     assert status == 200 and body["status"] in ("ok", "relaxed")
     assert body["expires_at"] > body["created_at"] and body["versions"]["engine"]
     alt = body["alternatives"][0]
@@ -264,7 +264,7 @@ def test_the_service_answers_while_a_run_holds_the_book(server):
     with run_lock(server.db, "20250630-deadbeef"):
         made = _hardship(server, loan, "run-h")
         oid = next(o for o in made["offers"] if not o["needs_review"])["offer_id"]
-        status, _, answer = server.request(
+        status, _, _answer = server.request(
             "POST", f"/v1/offers/{oid}/accept", {}, server.auth("platform-a", "run-a")
         )
         assert status == 202
