@@ -76,6 +76,7 @@
     el.className = "option" + (o.status === "booked" ? " booked" : "");
     el.dataset.name = o.name || o.alternative;
     if (o.offer_id) el.dataset.offer = o.offer_id;
+    if (o.needs_review !== undefined) el.dataset.review = String(o.needs_review);
     const name = o.name || o.alternative;
     el.innerHTML = `<h3>${t("n_" + name) === "n_" + name ? name : t("n_" + name)}</h3>
       <dl>
