@@ -216,6 +216,10 @@ def test_demo_prints_the_path_of_its_report(tmp_path):
     path = Path(printed.group(1))
     assert path.is_file() and path.parent == (tmp_path / "reports").resolve()
     assert 'id="glance"' in path.read_text()
+    # It ends by saying how to start the quote service and where the borrower page is.
+    tail = result.output.strip().splitlines()[-3:]
+    assert "repayplan serve-api --db" in "\n".join(tail)
+    assert tail[-1].endswith("http://127.0.0.1:8000/borrower/")
 
 
 def test_report_shows_a_real_simulation_of_the_run(nights, tmp_path):
