@@ -71,6 +71,8 @@ QUOTE_TTL = timedelta(hours=24)
 #: How long a borrower link stays valid.
 LINK_TTL = timedelta(days=14)
 DEFAULT_CURRENCY = "EUR"
+#: Quotes computed at once (0: two per CPU core); ``REPAYPLAN_QUOTE_SLOTS``.
+QUOTE_SLOTS = int(os.environ.get("REPAYPLAN_QUOTE_SLOTS", "0") or 0)
 _Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 
 
@@ -150,6 +152,9 @@ class Service:
         self.inflight: set[str] = set()
         self.lock = threading.Lock()  # decide + record, one at a time in this process
         self.apply_interval_s = apply_interval_s
+        # Quotes are CPU-bound (the solves): a burst of them beyond a few per core only adds
+        # GIL contention and memory; the rest wait their turn.
+        self.quote_slots = threading.Semaphore(QUOTE_SLOTS or 2 * (os.cpu_count() or 1))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.currency = DEFAULT_CURRENCY
@@ -530,7 +535,8 @@ def create_app(db: str | Path, *, apply_interval_s: float = 1.0) -> FastAPI:
             hardship_income_factor=body.hardship_income_factor,
             start=body.start_date or date.today(),
         )
-        result = quote_case(case, Policy(max_term_months=body.max_term_months))
+        with service.quote_slots:
+            result = quote_case(case, Policy(max_term_months=body.max_term_months))
         now = datetime.now(UTC)
         return {
             "quote_id": "Q" + uuid.uuid4().hex[:15],
