@@ -248,6 +248,8 @@ class Service:
         while not self._stop.wait(self.apply_interval_s):
             try:
                 self.apply_now()
+            except InputError:  # another writer holds the engine: next time
+                continue
             except Exception as exc:  # never let the applier die; the nightly applies too
                 log.warning("events not applied yet: %s", type(exc).__name__)
 
@@ -552,7 +554,6 @@ def create_app(db: str | Path, *, apply_interval_s: float = 1.0) -> FastAPI:
     @app.post("/v1/loans/{loan_id}/borrower-link")
     def borrower_link(loan_id: str, who: Annotated[Caller, Depends(lender)]) -> dict[str, Any]:
         """A link the platform gives its borrower: the page opens the loan's offers."""
-        view.contract_version(service.reader, loan_id)
         with service.reader.cursor() as con:
             if not con.execute(
                 "SELECT count(*) FROM loans WHERE loan_id = ?", [loan_id]
