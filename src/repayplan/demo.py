@@ -38,6 +38,18 @@ EXAMPLE_QUERIES = (
 )
 
 
+def service_hint(db: str | Path, host: str = "127.0.0.1", port: int = 8000) -> str:
+    """How to start the quote service on ``db`` and where the borrower page is (printed last
+    by ``repayplan demo``)."""
+    return (
+        "The quote service and the borrower page (docs/service.md):\n"
+        f"  repayplan api-key platform-a --db {db} --role platform   # prints a key once\n"
+        f"  repayplan serve-api --db {db} --host {host} --port {port}\n"
+        f"  API: http://{host}:{port}/v1 (docs http://{host}:{port}/docs) · "
+        f"borrower page: http://{host}:{port}/borrower/"
+    )
+
+
 @dataclass
 class DemoResult:
     """What the demo built and where: the database, the fitted model (or why not) and the
@@ -60,6 +72,7 @@ class DemoResult:
             "run": self.run.to_dict(),
             "queries": list(self.queries),
             "report": self.run.report,
+            "service": service_hint(self.db),
         }
 
 

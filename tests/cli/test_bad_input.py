@@ -265,7 +265,7 @@ def test_import_options(tmp_path_factory, option, value):
                   max_size=4),
     command=st.sampled_from(
         ["schedule", "apr", "quote", "plan", "replan", "serve", "import", "init-demo",
-         "demo", "risk", "risk fit", "risk score", "nonsense", ""]
+         "demo", "risk", "risk fit", "risk score", "serve-api", "api-key", "nonsense", ""]
     ),
 )  # fmt: skip
 def test_usage_errors_are_one_line(tmp_path_factory, command, args):

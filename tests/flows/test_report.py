@@ -17,6 +17,7 @@ import pytest
 from repayplan.flows.run import replan
 from repayplan.report.render import SECTIONS, money
 from repayplan.store import connect
+from tests.browser import browser
 from tests.demo_copy import copy_demo
 
 from .conftest import AS_OF
@@ -151,35 +152,8 @@ def test_the_run_is_published_to_prefect(nights, prefect_server):
 
 
 def _browser():
-    """Debian's chromium driven by its chromedriver; no Selenium Manager download."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (chromium and driver):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver must be installed (see .ci/run)")
-        pytest.skip("needs Debian's chromium and chromium-driver")
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--window-size=1366,900",
-        "--force-device-scale-factor=1",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+    """Debian's chromium driven by its chromedriver (shared with the borrower-page tests)."""
+    return browser()
 
 
 def test_report_opens_in_headless_chromium_offline(nights, tmp_path):
@@ -242,6 +216,10 @@ def test_demo_prints_the_path_of_its_report(tmp_path):
     path = Path(printed.group(1))
     assert path.is_file() and path.parent == (tmp_path / "reports").resolve()
     assert 'id="glance"' in path.read_text()
+    # It ends by saying how to start the quote service and where the borrower page is.
+    tail = result.output.strip().splitlines()[-3:]
+    assert "repayplan serve-api --db" in "\n".join(tail)
+    assert tail[-1].endswith("http://127.0.0.1:8000/borrower/")
 
 
 def test_report_shows_a_real_simulation_of_the_run(nights, tmp_path):

@@ -17,6 +17,7 @@ for _name in (
     "report_cmds",
     "simulate_cmds",
     "share_cmds",
+    "service_cmds",
 ):
     try:
         importlib.import_module(f"repayplan.cli.{_name}")

@@ -8,7 +8,7 @@ import typer
 
 from repayplan.cli.app import app, console, emit_json, err_console
 from repayplan.cli.portfolio_cmds import print_summary
-from repayplan.demo import demo
+from repayplan.demo import demo, service_hint
 from repayplan.progress import terminal_progress
 from repayplan.store.connection import DEFAULT_DB
 from repayplan.store.publish import analyst_recipe
@@ -44,3 +44,5 @@ def demo_cmd(
             f"[bold]{Path(result.run.report).resolve()}[/bold]",
             soft_wrap=True,
         )
+    console.print()
+    console.print(service_hint(result.db), highlight=False, markup=False, soft_wrap=True)

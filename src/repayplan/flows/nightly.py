@@ -34,6 +34,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # 
 
 from repayplan import progress  # noqa: E402
 from repayplan.errors import RepayplanError  # noqa: E402
+from repayplan.offers.nightly import offer_run_plans  # noqa: E402
 from repayplan.portfolio import replan as steps  # noqa: E402
 from repayplan.portfolio.candidates import generate_candidates  # noqa: E402
 from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
@@ -87,7 +88,9 @@ def compliance_task(result: CandidateSpill, selection: Any, policy: NightlyPolic
 
 @task(name="write", retries=2, retry_delay_seconds=2, **_TASK)
 def write_task(db: str, prepared, result, selection, chosen, failures):
-    return steps.finish_run(db, prepared, result, selection, chosen, failures)
+    return steps.finish_run(
+        db, prepared, result, selection, chosen, failures, after_write=offer_run_plans
+    )
 
 
 @task(name="report", **_TASK)

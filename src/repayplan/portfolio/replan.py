@@ -354,8 +354,15 @@ def finish_run(
     selection: Selection,
     chosen: list[str],
     compliance_failures: pa.Table,
+    after_write: Any = None,
 ) -> RunRecord:
     """Write the run in one transaction (the single writer) and return its final record.
+
+    ``after_write(con, run)``: called with the writer's connection once the results are
+    committed and before the inbox is applied and the result published (the flow passes
+    the offer lifecycle's: offers for the chosen plans, expiry); it returns counts to keep
+    in the run's ``counts`` and a failure is kept there too (``after_write_error``), never
+    failing the committed run.
 
     Status ``succeeded``, or ``partial`` when some loan could not be planned (bad input, an
     error while planning, or a chosen plan failing compliance). A loan with no feasible
@@ -425,6 +432,12 @@ def finish_run(
         )
         write_run(con, run, tables)
         run.timings["write"] = time.perf_counter() - tic
+        if after_write is not None:
+            try:
+                run.counts.update(after_write(con, run) or {})
+            except Exception as exc:
+                log.warning("after the write: %s", type(exc).__name__)
+                run.counts["after_write_error"] = f"{type(exc).__name__}: {exc}"[:500]
         # Events the service recorded while the run was planning.
         run.counts["events_applied"] = run.counts.get("events_applied", 0) + _apply_events(
             db, con, run

@@ -9,7 +9,9 @@ for their expected outcomes; only the database read is different (one loan, read
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from repayplan.errors import InputError
 from repayplan.plans.alternative import Alternative, Quote
@@ -30,8 +32,12 @@ def plan(
     strategy: str = "optimize",
     solver: str = "fast",
     preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Quote:
     """Plans for stored loan ``loan_id`` as of its ``as_of``.
+
+    ``overrides``: record fields to replace before planning (a hardship the borrower
+    reports now: ``hardship``, ``expected_recovery_date``, ``hardship_income_factor``).
 
     ``strategy`` ``optimize``: the alternatives the nightly would offer, ``keep`` first
     (the contract valued in the loan's current delinquency state), each with
@@ -50,6 +56,7 @@ def plan(
         model = active_miss_model(con)
     finally:
         con.close()
+    record = {**record, **(overrides or {})}
     as_of = record["as_of"]
     case = case_from_record(record, loan_id=loan_id, as_of=as_of)
     if strategy != "optimize":

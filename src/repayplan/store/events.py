@@ -41,7 +41,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from repayplan.errors import InputError
 
@@ -114,9 +113,13 @@ class ApplySummary:
 
 #: Handler: called inside the applying transaction with the writer's connection and the
 #: events of its kind (Arrow: seq, event_id, kind, subject_id, actor, payload JSON text,
-#: idempotency_key, recorded_at), in ``seq`` order.
+#: idempotency_key, recorded_at), in ``seq`` order: one call per run of consecutive events of
+#: that kind, so events of different kinds are applied in the order they were recorded.
 Handler = Callable[[duckdb.DuckDBPyConnection, pa.Table], None]
 _HANDLERS: dict[str, Handler] = {}
+#: The handlers repayplan itself ships (``repayplan.offers.handlers``): used for a kind with
+#: no handler registered by :func:`register_event_handler`, which overrides them.
+_DEFAULTS: dict[str, Handler] = {}
 #: Modules imported before the first apply, so that the handlers they register (at import)
 #: are there in every writer process — the nightly's included. Absent modules are skipped.
 HANDLER_MODULES: list[str] = ["repayplan.offers.handlers"]
@@ -143,6 +146,14 @@ def register_event_handler(kind: str, handler: Handler) -> None:
     of a kind with no handler are kept in ``events`` only."""
     _check_kind(kind)
     _HANDLERS[kind] = handler
+
+
+def register_default_handler(kind: str, handler: Handler) -> None:
+    """Have ``handler`` apply the events of ``kind`` unless a handler is registered for it
+    with :func:`register_event_handler` (which takes precedence; unregistering it brings
+    this one back). What modules in :data:`HANDLER_MODULES` call at import."""
+    _check_kind(kind)
+    _DEFAULTS[kind] = handler
 
 
 def unregister_event_handler(kind: str) -> None:
@@ -316,6 +327,43 @@ def _event(row: tuple, duplicate: bool = False) -> Event:
     )
 
 
+def find_event(db: str | Path, idempotency_key: str) -> Event | None:
+    """The event recorded under ``idempotency_key``, if any (``duplicate=True``): a service
+    answers a retry with it before checking anything else."""
+    if not inbox_path(db).exists():
+        return None
+    con = _open(db)
+    try:
+        row = con.execute(
+            "SELECT * FROM events WHERE idempotency_key = ?", [idempotency_key]
+        ).fetchone()
+    finally:
+        con.close()
+    return None if row is None else _event(row, duplicate=True)
+
+
+def same_request(event: Event, kind: str, subject_id: str, payload: Mapping[str, Any]) -> bool:
+    """Whether ``event`` records exactly this request (kind, subject and payload)."""
+    try:
+        text, _ = _canonical(kind, subject_id, dict(payload))
+    except (TypeError, ValueError):
+        return False
+    return event.kind == kind and event.subject_id == subject_id and event.payload == json.loads(
+        text
+    )
+
+
+def inbox_seq(db: str | Path) -> int:
+    """The inbox's highest ``seq`` (0 when empty or absent)."""
+    if not inbox_path(db).exists():
+        return 0
+    con = _open(db)
+    try:
+        return int(con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    finally:
+        con.close()
+
+
 def read_events(
     db: str | Path, *, after_seq: int = 0, subject_id: str | None = None, kind: str | None = None
 ) -> list[Event]:
@@ -410,12 +458,20 @@ def apply_events(
                     [datetime.now(UTC).replace(tzinfo=None), applied_by],
                 )
                 con.unregister("events_in")
-                for kind in sorted(set(table["kind"].to_pylist())):
-                    part = table.filter(pc.equal(table["kind"], kind))
-                    kinds[kind] = part.num_rows
-                    handler = _HANDLERS.get(kind)
+                # Runs of consecutive events of one kind, in seq order: an offer created
+                # and accepted in the same batch is created first.
+                kind_list = table["kind"].to_pylist()
+                start = 0
+                for end in range(1, len(kind_list) + 1):
+                    if end < len(kind_list) and kind_list[end] == kind_list[start]:
+                        continue
+                    kind = kind_list[start]
+                    part = table.slice(start, end - start)
+                    kinds[kind] = kinds.get(kind, 0) + part.num_rows
+                    handler = _HANDLERS.get(kind) or _DEFAULTS.get(kind)
                     if handler is not None:
                         handler(con, part)
+                    start = end
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

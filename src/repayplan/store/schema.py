@@ -311,6 +311,152 @@ _SIMULATION_STATEMENTS = (
     "ALTER TABLE plans ADD COLUMN arm VARCHAR",
 )
 
+#: Offer lifecycle (migration 5): ``docs/offers.md``.
+OFFER_STATUSES = (
+    "offered",
+    "accepted",
+    "approved",
+    "booked",
+    "rejected",
+    "expired",
+    "cancelled",
+    "undone",
+)
+API_KEY_ROLES = ("platform", "reviewer")
+
+_OFFER_STATEMENTS = (
+    _enum("offer_status", OFFER_STATUSES),
+    f"""CREATE TABLE offers (
+        offer_id VARCHAR PRIMARY KEY,
+        loan_id VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL,                -- offers presented together
+        source VARCHAR NOT NULL,                  -- nightly | hardship | quote
+        plan_id VARCHAR, run_id VARCHAR,          -- the nightly's plan and run, if any
+        alternative VARCHAR NOT NULL,
+        as_of DATE NOT NULL,                      -- the balances the plan starts from
+        contract_version INTEGER NOT NULL,        -- the loan's contract version it replaces
+        created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL,   -- UTC
+        needs_review BOOLEAN NOT NULL,            -- booked only after a second person approves
+        annual_rate_percent DECIMAL(7,4) NOT NULL, frequency frequency NOT NULL,
+        term_periods INTEGER NOT NULL,
+        first_payment {_MONEY} NOT NULL, max_payment {_MONEY} NOT NULL,
+        total_paid {_MONEY} NOT NULL, total_interest {_MONEY} NOT NULL,
+        apr_percent DOUBLE, irr_annual_percent DOUBLE,  -- IRR method (PBOC 2021 No. 3)
+        max_pti DOUBLE, explanation VARCHAR, metrics JSON,
+        engine_version VARCHAR NOT NULL, policy_id VARCHAR, model_id VARCHAR
+    )""",
+    f"""CREATE TABLE offer_installments (
+        offer_id VARCHAR NOT NULL, number INTEGER NOT NULL, due_date DATE NOT NULL,
+        payment {_MONEY} NOT NULL, principal {_MONEY} NOT NULL, interest {_MONEY} NOT NULL,
+        balance {_MONEY} NOT NULL
+    )""",
+    # Audit: one row per transition, appended, never updated.
+    """CREATE TABLE offer_transitions (
+        offer_id VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL, -- UTC
+        from_status offer_status, to_status offer_status NOT NULL,
+        actor VARCHAR NOT NULL,                   -- API key name, borrower:<loan>, system
+        event_id VARCHAR,                         -- the inbox event that caused it
+        note VARCHAR
+    )""",
+    # Every state a loan's contract had: appended at each booking and undo.
+    f"""CREATE TABLE contract_versions (
+        loan_id VARCHAR NOT NULL, version INTEGER NOT NULL,
+        event VARCHAR NOT NULL,                   -- superseded | booked | undone | restored
+        offer_id VARCHAR, recorded_at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL,
+        annual_rate_percent DECIMAL(7,4) NOT NULL, frequency frequency NOT NULL,
+        outstanding_principal {_MONEY} NOT NULL, accrued_interest {_MONEY} NOT NULL,
+        arrears_amount {_MONEY} NOT NULL, penalty_fees {_MONEY} NOT NULL,
+        days_past_due INTEGER NOT NULL, delinquency_bucket delinquency_bucket NOT NULL,
+        status loan_status NOT NULL, restructure_count INTEGER NOT NULL,
+        last_restructure_date DATE, regular_payment {_MONEY}, remaining_term INTEGER,
+        next_due_date DATE, as_of DATE NOT NULL
+    )""",
+    f"""CREATE TABLE contract_version_installments (
+        loan_id VARCHAR NOT NULL, version INTEGER NOT NULL, event VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        number INTEGER NOT NULL, due_date DATE NOT NULL,
+        payment {_MONEY} NOT NULL, principal {_MONEY} NOT NULL, interest {_MONEY} NOT NULL,
+        balance {_MONEY} NOT NULL
+    )""",
+    _enum("api_key_role", API_KEY_ROLES),
+    """CREATE TABLE api_keys (
+        name VARCHAR PRIMARY KEY,                 -- platform or person; the audit names it
+        role api_key_role NOT NULL,
+        key_sha256 VARCHAR NOT NULL UNIQUE,       -- the key itself is never stored
+        created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP
+    )""",
+    """CREATE VIEW offer_status AS
+    SELECT o.*, coalesce(t.to_status, 'offered')::offer_status AS recorded_status,
+           CASE WHEN coalesce(t.to_status, 'offered') IN ('offered', 'accepted')
+                     AND o.expires_at < (now() AT TIME ZONE 'UTC') THEN 'expired'
+                ELSE coalesce(t.to_status, 'offered') END::offer_status AS status,
+           t.changed_at AS status_at, t.actor AS status_by
+    FROM offers o LEFT JOIN (
+        SELECT * FROM offer_transitions
+        QUALIFY row_number() OVER (PARTITION BY offer_id ORDER BY changed_at DESC,
+            array_position(['offered', 'accepted', 'approved', 'booked', 'rejected', 'expired',
+                            'cancelled', 'undone'], to_status::VARCHAR) DESC) = 1) t
+    USING (offer_id)""",
+    # The contract in force: the booked offer of each loan whose latest contract version is a
+    # booking (an undo restores an earlier one).
+    """CREATE VIEW booked_contract AS
+    SELECT v.loan_id, v.version, v.offer_id, o.plan_id, o.run_id, o.alternative, o.as_of,
+           v.recorded_at AS booked_at
+    FROM (SELECT * FROM contract_versions WHERE event IN ('booked', 'restored')
+          QUALIFY row_number() OVER (PARTITION BY loan_id ORDER BY recorded_at DESC,
+                                     version DESC) = 1) v
+    JOIN offers o USING (offer_id)
+    WHERE v.event = 'booked'""",
+    # Tracking measures the plan in force: the booked contract where the loan has one, else
+    # (a book that does not use the offer lifecycle) the latest chosen plan, as before.
+    """CREATE OR REPLACE VIEW plan_adherence AS
+    WITH plan AS (
+        SELECT b.offer_id AS schedule_id, coalesce(b.plan_id, b.offer_id) AS plan_id,
+               b.loan_id, b.run_id, b.alternative, b.as_of AS plan_as_of, l.as_of AS as_of,
+               b.offer_id, true AS in_force
+        FROM booked_contract b JOIN loans l USING (loan_id)
+        UNION ALL
+        SELECT p.plan_id, p.plan_id, p.loan_id, p.run_id, p.alternative, r.as_of, l.as_of,
+               NULL, false
+        FROM latest_plan p JOIN runs r USING (run_id) JOIN loans l USING (loan_id)
+        WHERE p.loan_id NOT IN (SELECT loan_id FROM booked_contract)),
+    schedule AS (
+        SELECT offer_id AS schedule_id, number, due_date, payment FROM offer_installments
+        WHERE offer_id IN (SELECT schedule_id FROM plan WHERE in_force)
+        UNION ALL
+        SELECT plan_id, number, due_date, payment FROM plan_installments
+        WHERE plan_id IN (SELECT schedule_id FROM plan WHERE NOT in_force)),
+    due AS (
+        SELECT s.schedule_id, s.due_date, s.payment,
+               sum(s.payment) OVER (PARTITION BY s.schedule_id ORDER BY s.number) AS planned_cum
+        FROM schedule s JOIN plan USING (schedule_id)
+        WHERE s.due_date <= plan.as_of),
+    paid AS (
+        SELECT plan.schedule_id, sum(pay.amount) AS paid_to_date,
+               max(pay.payment_date) AS last_paid
+        FROM plan JOIN payments pay USING (loan_id)
+        WHERE pay.payment_date > plan.plan_as_of AND pay.payment_date <= plan.as_of
+        GROUP BY plan.schedule_id)
+    SELECT plan.loan_id, plan.plan_id, plan.run_id, plan.alternative, plan.plan_as_of,
+           plan.as_of,
+           count(due.due_date) AS installments_due,
+           coalesce(sum(due.payment), 0) AS planned_to_date,
+           coalesce(any_value(paid.paid_to_date), 0) AS paid_to_date,
+           coalesce(sum(due.payment), 0) - coalesce(any_value(paid.paid_to_date), 0)
+               AS shortfall,
+           round(coalesce(any_value(paid.paid_to_date), 0) / nullif(sum(due.payment), 0), 6)
+               AS adherence_ratio,
+           count(due.due_date) FILTER (
+               WHERE due.planned_cum > coalesce(paid.paid_to_date, 0)) AS installments_missed,
+           min(due.due_date) FILTER (
+               WHERE due.planned_cum > coalesce(paid.paid_to_date, 0)) AS first_missed_due_date,
+           any_value(paid.last_paid) AS last_payment_date,
+           plan.offer_id, plan.in_force
+    FROM plan LEFT JOIN due USING (schedule_id) LEFT JOIN paid USING (schedule_id)
+    GROUP BY plan.loan_id, plan.plan_id, plan.run_id, plan.alternative, plan.plan_as_of,
+             plan.as_of, plan.offer_id, plan.in_force""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -344,6 +490,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 applied_by VARCHAR NOT NULL           -- run id, or apply-events
             )""",
         ),
+    ),
+    Migration(
+        5,
+        "offer lifecycle: offers, transitions (audit), contract versions, API keys",
+        _OFFER_STATEMENTS,
     ),
 )
 

@@ -1,0 +1,1 @@
+"""The HTTP service: quotes, the offer lifecycle and the borrower page (FastAPI)."""
