@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ def configure(home: str | Path | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def api_server() -> Iterator[str]:
+def api_server(meanwhile: Callable[[], object] | None = None) -> Iterator[str]:
     """The Prefect API for the flow runs inside this block; yields its URL.
 
     ``PREFECT_API_URL`` (a real ``prefect server start``, or a test harness) is used when it
@@ -68,35 +68,53 @@ def api_server() -> Iterator[str]:
       available;
     - it is stopped when the block ends.
 
-    Inside the block ``PREFECT_API_URL`` is set in the environment too, so that
-    process-pool workers report to this server instead of each starting their own.
+    The server process is launched before this process imports Prefect (Prefect's own
+    ``SubprocessASGIServer`` would import the whole server application here, ≈ 3× the cost
+    of importing Prefect), and ``meanwhile`` (say, importing the flow) runs while it starts.
+
+    Inside the block ``PREFECT_API_URL`` is set in the environment too, so that any process
+    started inside reports to this server instead of starting its own.
     """
     configure()
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    url = PREFECT_API_URL.value()
-    if url:
-        with _environ("PREFECT_API_URL", url):
-            yield url
-        return
-    from repayplan.leftovers import record_server, sweep_servers
-
-    home = Path(os.environ["PREFECT_HOME"])
-    sweep_servers(home)
-    server = _owned_server()
-    server.start()
-    assert server.server_process is not None
-    record = record_server(home, server.server_process.pid)
+    url = os.environ.get("PREFECT_API_URL")
+    server = None
+    if not url:
+        server = _TemporaryServer()
+        server.launch()
     try:
-        with (
-            temporary_settings(updates={PREFECT_API_URL: server.api_url}),
-            _environ("PREFECT_API_URL", server.api_url),
-        ):
-            yield server.api_url
+        if meanwhile is not None:
+            meanwhile()
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        url = url or PREFECT_API_URL.value()  # a profile may name a server
+        if url:
+            if server is not None:
+                server.stop()
+                server = None
+            with _environ("PREFECT_API_URL", url):
+                yield url
+            return
+        assert server is not None
+        from repayplan.leftovers import record_server, sweep_servers
+
+        home = Path(os.environ["PREFECT_HOME"])
+        sweep_servers(home)
+        record = record_server(home, server.pid)
+        try:
+            server.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+            with (
+                temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+                _environ("PREFECT_API_URL", server.api_url),
+            ):
+                yield server.api_url
+        finally:
+            _drain_to_api()  # logs and events still queued go out before their server stops
+            server.stop()
+            server = None
+            record.unlink(missing_ok=True)
     finally:
-        _drain_to_api()  # logs and events still queued go out before their server stops
-        server.stop()
-        record.unlink(missing_ok=True)
+        if server is not None:
+            server.stop()
 
 
 def _drain_to_api(timeout: float = 5.0) -> None:
@@ -137,40 +155,107 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
-def _owned_server() -> Any:
-    """Prefect's temporary server (``SubprocessASGIServer``, registered as the instance
-    Prefect itself would start) whose process dies with this one."""
-    from prefect.server.api import server as server_module
+class _TemporaryServer:
+    """Prefect's temporary API server (the command of Prefect 3.8's
+    ``SubprocessASGIServer``, ``prefect/server/api/server.py``) in a process that dies with
+    this one; launched without importing Prefect here."""
 
-    class OwnedServer(server_module.SubprocessASGIServer):
-        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            # Prefect 3.8's command (prefect/server/api/server.py), plus the parent-death
-            # signal.
-            import prefect
-            from prefect.settings import get_current_settings
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[Any] | None = None
 
-            # fmt: off
-            args = [
-                sys.executable, "-m", "uvicorn",
-                "--app-dir", str(prefect.__module_path__.parent),
-                "--factory", "prefect.server.api.server:create_app",
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--log-level", "error", "--lifespan", "on",
-            ]
-            # fmt: on
-            return subprocess.Popen(
-                args=args,
-                env={
-                    **os.environ,
-                    "PREFECT_UI_ENABLED": "0",
-                    "PREFECT__SERVER_EPHEMERAL": "1",
-                    "PREFECT__SERVER_FINAL": "1",
-                    **get_current_settings().to_environment_variables(exclude_unset=True),
-                },
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
 
-    existing = server_module.SubprocessASGIServer._instances.get(None)
-    if existing is not None and not isinstance(existing, OwnedServer) and not existing.running:
-        del server_module.SubprocessASGIServer._instances[None]
-    return OwnedServer()
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def launch(self) -> None:
+        """Start the server process; returns at once (see :meth:`wait_ready`)."""
+        import importlib.util
+
+        spec = importlib.util.find_spec("prefect")
+        assert spec is not None and spec.origin is not None
+        app_dir = str(Path(spec.origin).parent.parent)
+        # fmt: off
+        args = [
+            sys.executable, "-m", "uvicorn",
+            "--app-dir", app_dir,
+            "--factory", "prefect.server.api.server:create_app",
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--log-level", "error", "--lifespan", "on",
+        ]
+        # fmt: on
+        self.process = subprocess.Popen(
+            args=args,
+            env={
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+            },
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until the server answers ``/health`` (a server that lost its port to
+        another process, exit code 3, is started again on another)."""
+        import time
+
+        import httpx
+
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                code = self.process.poll()
+                if code == 3:
+                    self.port = _free_port()
+                    self.launch()
+                    continue
+                if code is not None:
+                    break
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        code = self.process.poll()
+        self.stop()
+        detail = f" (it exited with code {code})" if code is not None else ""
+        raise RuntimeError(
+            f"the temporary Prefect server did not start within {timeout:g} s{detail}; "
+            "set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher or run "
+            "`prefect server start` and set PREFECT_API_URL"
+        )
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def _free_port() -> int:
+    """A free port in Prefect's range for temporary servers (8000–8999)."""
+    import random
+    import socket
+
+    for _ in range(20):
+        port = random.randrange(8000, 9000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for the temporary Prefect server (8000–8999)")

@@ -230,3 +230,50 @@ def test_killed_run_leaves_nothing_and_rerun_completes(demo_db, prefect_server):
     assert dict(statuses) == {"interrupted": 1, summary.status: 1}
     assert summary.counts["interrupted_runs_marked"] == 1
     _check_run(demo_db, summary)
+
+
+@pytest.mark.parametrize("runner", ["processes", "dask"])
+def test_chunk_workers_run_plain_python_without_prefect(runner):
+    """The chunks' workers never import Prefect, so they can never start a Prefect server
+    of their own (as workers of Prefect's process-pool task runner did without an API)."""
+    from repayplan.flows.chunks import ChunkPool
+
+    from .worker_probe import imports_prefect
+
+    with ChunkPool(runner, 1) as pool:
+        assert pool.run(imports_prefect) is False
+        assert pool.worker_count() == 1
+
+
+def test_run_without_prefect_gives_the_same_run_and_no_server(demo_db):
+    """``replan(prefect=False)`` (``--no-prefect``): the same steps, no Prefect imported."""
+    code = (
+        "import sys\n"
+        "from datetime import date\n"
+        "from repayplan.flows.run import replan\n"
+        f"s = replan({str(demo_db)!r}, date.fromisoformat({AS_OF.isoformat()!r}), "
+        "runner='processes', workers=2, prefect=False)\n"
+        "assert 'prefect' not in sys.modules, 'prefect imported'\n"
+        "print(s.run_id, s.counts['candidates'], s.selection['objective'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_id, candidates, objective = out.stdout.split()[-3:]
+    runs = _read(demo_db, "SELECT run_id FROM runs WHERE status <> 'interrupted'")
+    assert runs == [(run_id,)]
+    reference = replan(demo_db, AS_OF, runner="threads", workers=2)
+    _check_run(demo_db, reference)
+    assert reference.counts["candidates"] == int(candidates)
+    assert reference.selection["objective"] == pytest.approx(float(objective), rel=1e-4)
+
+
+def test_an_empty_portfolio_is_a_run_not_an_error(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    connect(db).close()
+    summary = replan(db, AS_OF, runner="processes", workers=2, prefect=False)
+    assert summary.status == "succeeded"
+    assert summary.counts["loans_replanned"] == 0
+    assert _read(db, "SELECT status::VARCHAR FROM runs") == [("succeeded",)]

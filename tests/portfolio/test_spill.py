@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from repayplan.portfolio.candidates import generate_candidates
 from repayplan.portfolio.spill import (
+    SCHEDULE_SCHEMA,
     CandidateSpill,
     clear_stale_scratch,
+    compact_installments,
+    expand_schedules,
     run_scratch,
     scratch_root,
 )
@@ -34,12 +39,22 @@ def test_spill_gives_back_what_the_chunks_made(demo_db):
         assert sorted(plans["plan_id"].to_pylist()) == sorted(some)
         inst = spill.installments(some)
         expected = sum(
-            p.installments.filter(pa.compute.is_in(p.installments["plan_id"], pa.array(some)))
-            .num_rows
+            p.installments.filter(
+                pa.compute.is_in(p.installments["plan_id"], pa.array(some))
+            ).num_rows
             for p in parts
         )
         assert inst.num_rows == expected > 0
         assert spill.plans([]).num_rows == 0
+        # Only the chosen plans' installments reach the writer, row for row as generated.
+        path = spill.write_chosen_installments(some)
+        written = pq.read_table(path)
+        made = pa.concat_tables([p.installments for p in parts])
+        made = made.filter(pc.is_in(made["plan_id"], pa.array(some)))
+        assert written.sort_by([("plan_id", "ascending"), ("number", "ascending")]).equals(
+            made.sort_by([("plan_id", "ascending"), ("number", "ascending")])
+        )
+        assert spill.write_chosen_installments([]) is None
     assert not scratch_root(demo_db).exists()  # removed with the run
 
 
@@ -49,3 +64,13 @@ def test_stale_scratch_of_a_killed_run_is_cleared(demo_db):
     (stale / "plans-000000.parquet").write_bytes(b"x")
     assert clear_stale_scratch(demo_db, keep="this-run") == 1
     assert not stale.exists()
+
+
+def test_schedules_are_spilled_one_row_per_plan_and_expand_back(demo_db):
+    frame, policy = _frame(demo_db, n=3)
+    inst = generate_candidates(frame, AS_OF, policy, "RUN").installments
+    compact = compact_installments(inst)
+    assert compact.schema == SCHEDULE_SCHEMA
+    assert compact.num_rows == len(set(inst["plan_id"].to_pylist())) < inst.num_rows
+    assert expand_schedules(compact).equals(inst)
+    assert expand_schedules(compact_installments(inst.slice(0, 0))).num_rows == 0

@@ -65,6 +65,12 @@ def replan_cmd(
     wait: float = typer.Option(
         0.0, "--wait", help="Seconds to wait for a run in progress (default: refuse at once)."
     ),
+    prefect: bool = typer.Option(
+        True,
+        "--prefect/--no-prefect",
+        help="Run as the Prefect flow (default; a temporary Prefect server is started when "
+        "PREFECT_API_URL is unset) or as plain calls: no server, nothing in Prefect's UI.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Re-plan the portfolio now: triggers, candidates in chunks, selection under the
@@ -83,6 +89,7 @@ def replan_cmd(
             scope=scope,
             dask_address=dask_address,
             wait_s=wait,
+            prefect=prefect,
         )
     if json_out:
         emit_json(summary.to_dict())

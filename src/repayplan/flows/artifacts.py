@@ -24,18 +24,24 @@ TABLE_KEYS = {
 }
 
 
-def publish_report(db: str, run_id: str, out: str | None = None) -> dict[str, Any]:
+def publish_report(
+    db: str, run_id: str, out: str | None = None, *, artifacts: bool = True
+) -> dict[str, Any]:
     """Write run ``run_id``'s report and publish it as artifacts of the current flow run.
-    Returns ``{"path": ..., "artifacts": [keys]}``. Must run inside a flow or task run."""
+    Returns ``{"path": ..., "artifacts": [keys]}``. With ``artifacts`` (the default) it must
+    run inside a flow or task run; without, only the file is written (a run without
+    Prefect) and Prefect is not imported."""
+    data = load(db, run_id=run_id)
+    result = write_report(data, db, out)
+    path = Path(result.path).resolve()
+    if not artifacts:
+        return {"path": str(path), "artifacts": []}
     from prefect.artifacts import (
         create_link_artifact,
         create_markdown_artifact,
         create_table_artifact,
     )
 
-    data = load(db, run_id=run_id)
-    result = write_report(data, db, out)
-    path = Path(result.path).resolve()
     create_markdown_artifact(
         summary_markdown(data, str(path)),
         key=SUMMARY_KEY,

@@ -1,26 +1,15 @@
 """The nightly re-planning flow: Prefect tasks over the steps of ``portfolio.replan``.
 
-load arrivals → prepare (run row, delinquency, risk scores, triggers, read loans) →
-candidates, one task per chunk of loans (retried on transient failure) → selection under
-the portfolio limits → compliance → one transaction by the single writer (this process).
-
-Workers only compute: they receive a chunk of loan rows and return Arrow tables; DuckDB is
-closed while they run and only this process opens it again, to write. As chunks come back
-their plans and schedules are spilled to Parquet in a scratch folder next to the database
-(``portfolio.spill``), so this process holds only the candidates' figures and the writer
-loads plans and chosen schedules straight from the files.
-
-One run at a time: the flow holds the portfolio's run lock (``store.runlock``) throughout,
-so a second run waits (``wait_s``) or is refused with a message naming the run in progress.
-The results are published for analysts as they are committed (``store.publish``).
+The run's body is :func:`repayplan.flows.body.locked_run` (shared with the run without
+Prefect, :func:`repayplan.flows.body.run_plain`); here each of its steps is a Prefect task
+(retried on transient failure), run on a thread pool in the flow process. The chunks' work
+runs as plain Python on a :class:`~repayplan.flows.chunks.ChunkPool` (threads, processes or
+Dask): the workers never import Prefect, so never start a Prefect server of their own.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import time
-from contextlib import suppress
 from datetime import date
 from typing import Any
 
@@ -30,20 +19,15 @@ configure()
 
 from prefect import flow, task  # noqa: E402  (configure() must run before prefect is imported)
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from repayplan import progress  # noqa: E402
-from repayplan.errors import RepayplanError  # noqa: E402
+from repayplan.flows import body  # noqa: E402
+from repayplan.flows.chunks import ChunkPool  # noqa: E402
 from repayplan.offers.nightly import offer_run_plans  # noqa: E402
 from repayplan.portfolio import replan as steps  # noqa: E402
-from repayplan.portfolio.candidates import generate_candidates  # noqa: E402
 from repayplan.portfolio.limits import PortfolioLimits  # noqa: E402
 from repayplan.portfolio.nightly_policy import NightlyPolicy  # noqa: E402
-from repayplan.portfolio.spill import CandidateSpill, clear_stale_scratch, run_scratch  # noqa: E402
-from repayplan.store.connection import connect  # noqa: E402
-from repayplan.store.publish import publish  # noqa: E402
-from repayplan.store.results import fail_run  # noqa: E402
-from repayplan.store.runlock import run_lock  # noqa: E402
+from repayplan.portfolio.spill import CandidateSpill  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +55,17 @@ def prepare_task(
 
 @task(name="candidates", retries=2, retry_delay_seconds=1, **_TASK)
 def candidates_task(
-    chunk: Any, as_of: date, policy: NightlyPolicy, run_id: str, curve: Any, miss_model: Any
+    pool: ChunkPool,
+    chunk: Any,
+    as_of: date,
+    policy: NightlyPolicy,
+    run_id: str,
+    curve: Any,
+    miss_model: Any,
 ):
-    return generate_candidates(chunk, as_of, policy, run_id, curve=curve, miss_model=miss_model)
+    """One chunk's candidates, computed by ``pool`` as plain Python (``flows.chunks``): this
+    task runs in the flow process and only waits."""
+    return body.chunk_candidates(pool, chunk, as_of, policy, run_id, curve, miss_model)
 
 
 @task(name="select", **_TASK)
@@ -97,15 +89,32 @@ def write_task(db: str, prepared, result, selection, chosen, failures):
 def report_task(db: str, run_id: str, out: str | None) -> str | None:
     """Write the morning report and publish it as Prefect artifacts; a report that cannot be
     written is logged and never fails the run (its results are already committed)."""
-    from repayplan.flows.artifacts import publish_report
+    return body.write_report(db, run_id, out, artifacts=True)
 
-    try:
-        return publish_report(db, run_id, out)["path"]
-    except Exception as exc:  # the run's results stand without their report
-        # Only our own messages are logged: a DuckDB message may quote raw input.
-        detail = str(exc) if isinstance(exc, RepayplanError) else "run `repayplan report`"
-        log.warning("morning report of run %s not written: %s (%s)", run_id, detail, type(exc))
-        return None
+
+class PrefectSteps:
+    """The run's steps as this module's Prefect tasks (inside the flow run)."""
+
+    def load_arrivals(self, db, as_of, inbox):
+        return load_arrivals_task(db, as_of, inbox)
+
+    def prepare(self, db, as_of, run_id, policy, scope, params):
+        return prepare_task(db, as_of, run_id, policy, scope, params)
+
+    def submit_candidates(self, *args: Any) -> Any:
+        return candidates_task.submit(*args)
+
+    def select(self, result, prepared, limits):
+        return select_task(result, prepared, limits)
+
+    def compliance(self, result, selection, policy):
+        return compliance_task(result, selection, policy)
+
+    def write(self, db, prepared, result, selection, chosen, failures):
+        return write_task(db, prepared, result, selection, chosen, failures)
+
+    def report(self, db, run_id, out):
+        return report_task(db, run_id, out)
 
 
 @flow(name="nightly-replan", validate_parameters=False, log_prints=False)
@@ -121,170 +130,35 @@ def nightly_replan(
     scope: str = "triggered",
     report_dir: str | None = None,
     wait_s: float = 0.0,
+    dask_address: str | None = None,
 ) -> steps.RunSummary:
-    """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see the module
-    docstring. The task runner is chosen by :func:`run_nightly` (``runner`` is recorded).
-    ``as_of`` may be ISO text (``YYYY-MM-DD``), as a deployment run passes it. After the
-    write, the morning report goes to ``report_dir`` (default ``reports/`` beside ``db``)
-    and is published as Prefect artifacts (``repayplan.flows.artifacts``).
+    """Re-plan the portfolio in ``db`` as of ``as_of`` (default today); see
+    :mod:`repayplan.flows.body`. ``runner`` says where the chunks run
+    (:class:`~repayplan.flows.chunks.ChunkPool`: ``threads``, ``processes``, or ``dask`` — a
+    LocalCluster, or the scheduler at ``dask_address``); the Prefect tasks themselves run on
+    a thread pool in this process. ``as_of`` may be ISO text (``YYYY-MM-DD``), as a
+    deployment run passes it. After the write, the morning report goes to ``report_dir``
+    (default ``reports/`` beside ``db``) and is published as Prefect artifacts
+    (``repayplan.flows.artifacts``).
 
     The whole run holds the portfolio's run lock: when another run holds it, this one waits
     up to ``wait_s`` seconds, then is refused (``RunInProgress``) without touching anything."""
     # A deployment's parameters arrive as JSON text (UI, `prefect deployment run`).
     as_of = date.fromisoformat(as_of) if isinstance(as_of, str) else (as_of or date.today())
-    run_id = steps.new_run_id(as_of)
-    with run_lock(db, run_id, wait_s=float(wait_s)):
-        return _locked_run(
-            db, as_of, run_id, runner, workers, chunk_size, policy, limits, inbox, scope,
-            report_dir,
-        )  # fmt: skip
-
-
-def _locked_run(
-    db: str,
-    as_of: date,
-    run_id: str,
-    runner: str,
-    workers: int,
-    chunk_size: int,
-    policy: NightlyPolicy | None,
-    limits: PortfolioLimits | None,
-    inbox: str | None,
-    scope: str,
-    report_dir: str | None,
-) -> steps.RunSummary:
-    """The body of :func:`nightly_replan`, run while holding the run lock."""
-    timings: dict[str, float] = {}
-    params = {
-        "runner": runner,
-        "workers": workers,
-        "chunk_size": chunk_size,
-        "scope": scope,
-        "inbox": inbox,
-        "limits_override": limits is not None,
-    }
-    prepared = None
-    try:
-        tic = time.perf_counter()
-        if inbox:
-            progress.report("importing arrivals")
-        arrivals = load_arrivals_task(db, as_of, inbox)
-        timings["arrivals"] = time.perf_counter() - tic
-        progress.report("preparing: delinquency, risk scores, triggers")
-        prepared = prepare_task(db, as_of, run_id, policy, scope, params)
-        progress.report("preparing: delinquency, risk scores, triggers", 1, 1)
-        prepared.run.counts["arrivals"] = arrivals
-        # Killed runs' folders: we hold the run lock, so no other run is alive to own one.
-        clear_stale_scratch(db, keep=run_id)
-        with run_scratch(db, run_id) as scratch:
-            tic = time.perf_counter()
-            chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
-            prepared.loans = prepared.loans.iloc[:0]  # the chunks hold the rows now
-            futures = [
-                candidates_task.submit(
-                    c, as_of, prepared.policy, run_id, prepared.curve, prepared.miss_model
-                )
-                for c in chunks
-            ]
-            del chunks
-            result = CandidateSpill(scratch)
-            label = f"candidate plans ({len(prepared.triggers):,} loans)"
-            progress.report(label, 0, len(futures))
-            for i in range(len(futures)):
-                # In order, dropping each chunk once spilled: memory stays one chunk deep.
-                result.add(futures[i].result())
-                futures[i] = None
-                # Prefect's process-pool futures reach the pickled result through reference
-                # cycles, and Arrow-heavy code allocates too few Python objects for the
-                # cyclic collector to run on its own: without this, chunks stay resident.
-                gc.collect()
-                progress.report(label, i + 1, len(futures))
-            timings["candidates"] = time.perf_counter() - tic
-            tic = time.perf_counter()
-            progress.report("selection under the portfolio limits")
-            selection = select_task(result, prepared, limits)
-            progress.report("selection under the portfolio limits", 1, 1)
-            timings["selection"] = time.perf_counter() - tic
-            tic = time.perf_counter()
-            chosen, failures = compliance_task(result, selection, prepared.policy)
-            timings["compliance"] = time.perf_counter() - tic
-            prepared.run.timings.update(timings)
-            prepared.run.counts["chunks"] = len(futures)
-            progress.report("writing the run")
-            run = write_task(db, prepared, result, selection, chosen, failures)
-            progress.report("writing the run", 1, 1)
-    except BaseException as exc:
-        if prepared is not None or _run_exists(db, run_id):
-            con = connect(db)
-            try:
-                fail_run(con, run_id, f"{type(exc).__name__}: {exc}")
-                with suppress(Exception):  # analysts see the failed run; best effort
-                    publish(db, f"failed-{run_id}", con=con)
-            finally:
-                con.close()
-        raise
-    tic = time.perf_counter()
-    report_file = report_task(db, run.run_id, report_dir)
-    timings["report"] = time.perf_counter() - tic
-    return steps.RunSummary(
-        run_id=run.run_id,
-        as_of=as_of,
-        db=db,
-        status=run.status,
-        runner=runner,
-        policy_id=run.policy_id,
-        counts={
-            "loans_considered": run.loans_considered,
-            "loans_replanned": run.loans_replanned,
-            "plans_written": run.plans_written,
-            **{k: v for k, v in run.counts.items() if k not in ("risk", "arrivals")},
-        },
-        timings={**run.timings, "report": timings["report"]},
-        selection={
-            "method": run.selection_method,
-            "objective": run.selection_objective,
-            "bound": run.selection_bound,
-            "gap": run.selection_gap,
-            "feasible": selection.feasible,
-            "reasons": list(selection.reasons),
-        },
-        message=run.message,
-        report=report_file,
-    )
-
-
-def _run_exists(db: str, run_id: str) -> bool:
-    try:
-        con = connect(db)
-    except Exception:
-        return False
-    try:
-        return bool(
-            con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
-        )
-    finally:
-        con.close()
+    return body.run_locked(
+        PrefectSteps(), db, as_of, runner, workers, chunk_size, policy, limits, inbox, scope,
+        report_dir, wait_s, dask_address,
+    )  # fmt: skip
 
 
 def task_runner(runner: str, workers: int, dask_address: str | None = None) -> Any:
-    """The Prefect task runner for ``runner``: a thread pool, a process pool, or a Dask
-    cluster (a LocalCluster of ``workers`` single-threaded processes, or ``dask_address``)."""
-    if runner == "threads":
-        return ThreadPoolTaskRunner(max_workers=workers)
-    if runner == "processes":
-        return ProcessPoolTaskRunner(max_workers=workers)
-    from prefect_dask import DaskTaskRunner
-
-    if dask_address:
-        return DaskTaskRunner(address=dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-        }
-    )
+    """The Prefect task runner of the flow: a thread pool of ``workers`` threads in this
+    process, whatever ``runner`` is. The chunks' work runs where ``runner`` says, in a
+    :class:`~repayplan.flows.chunks.ChunkPool` the flow starts, as plain Python: Prefect's
+    process-pool and Dask task runners run Prefect's task engine inside each worker, which
+    needs a Prefect API there (``runner`` and ``dask_address`` are kept for callers)."""
+    del runner, dask_address
+    return ThreadPoolTaskRunner(max_workers=max(1, int(workers)))
 
 
 def run_nightly(
@@ -293,7 +167,7 @@ def run_nightly(
     """Run :func:`nightly_replan` once with the task runner ``runner`` asks for; ``params``
     are the flow's other parameters."""
     configured = nightly_replan.with_options(task_runner=task_runner(runner, workers, dask_address))
-    return configured(runner=runner, workers=workers, **params)
+    return configured(runner=runner, workers=workers, dask_address=dask_address, **params)
 
 
 def serve(

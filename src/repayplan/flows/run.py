@@ -32,6 +32,7 @@ def replan(
     dask_address: str | None = None,
     report_dir: str | Path | None = None,
     wait_s: float = 0.0,
+    prefect: bool = True,
 ) -> RunSummary:
     """Re-plan the portfolio in ``db`` as of ``as_of`` by running the Prefect flow locally.
 
@@ -43,7 +44,12 @@ def replan(
     ``triggered`` (loans with a trigger) or ``all`` (every open loan). ``report_dir``:
     where the morning report is written (default ``reports/`` beside ``db``). ``wait_s``:
     when another run holds the portfolio, wait this many seconds for it, then refuse
-    (:class:`repayplan.store.runlock.RunInProgress`; 0 refuses at once).
+    (:class:`repayplan.store.runlock.RunInProgress`; 0 refuses at once). ``prefect``:
+    run it as the Prefect flow ``nightly-replan`` (the default: task runs, retries and
+    artifacts in Prefect's UI; without ``PREFECT_API_URL`` a temporary Prefect server is
+    started for the run, 10–40 s on a small machine), or, when false, the same steps as
+    plain calls (:func:`repayplan.flows.body.run_plain`: no Prefect imported, no server, no
+    retries — the run's row, timings and morning report are written as always).
     """
     check_options(
         db,
@@ -55,22 +61,31 @@ def replan(
         scope=scope,
         dask_address=dask_address,
     )
-    with api_server():  # a temporary server dies with this process (see api_server)
-        # Imported here: importing the flow imports Prefect (a second or two), which
-        # commands that never re-plan should not pay for.
+    params = dict(
+        db=str(db),
+        as_of=as_of,
+        runner=runner,
+        workers=workers,
+        chunk_size=chunk_size,
+        policy=policy,
+        limits=limits,
+        inbox=None if inbox is None else str(inbox),
+        scope=scope,
+        dask_address=dask_address,
+        report_dir=None if report_dir is None else str(report_dir),
+        wait_s=wait_s,
+    )
+    if not prefect:
+        from repayplan.flows.body import run_plain
+
+        return run_plain(**params)
+    # Importing the flow imports Prefect (seconds on a small machine), which commands that
+    # never re-plan should not pay for: it is done here, while the temporary server starts.
+    with api_server(meanwhile=_import_flow):  # the server dies with this process
         from repayplan.flows.nightly import run_nightly
 
-        return run_nightly(
-            db=str(db),
-            as_of=as_of,
-            runner=runner,
-            workers=workers,
-            chunk_size=chunk_size,
-            policy=policy,
-            limits=limits,
-            inbox=None if inbox is None else str(inbox),
-            scope=scope,
-            dask_address=dask_address,
-            report_dir=None if report_dir is None else str(report_dir),
-            wait_s=wait_s,
-        )
+        return run_nightly(**params)
+
+
+def _import_flow() -> None:
+    import repayplan.flows.nightly  # noqa: F401

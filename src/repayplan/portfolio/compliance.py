@@ -110,7 +110,8 @@ def check_compliance(plans: pa.Table, installments: pa.Table, policy: Policy) ->
 
     offers = frame[frame["alternative"] != KEEP]
     pti = offers["max_pti"].astype(float)
-    relief = offers["metrics"].map(_contract_pti)
+    # astype: on an empty run map() keeps the text dtype, which cannot be compared.
+    relief = offers["metrics"].map(_contract_pti).astype(float)
     unaffordable = (
         (pti.isna() | (pti > float(policy.pti_cap) + _RATIO_TOLERANCE))
         & (offers["shortfall"] <= 0)

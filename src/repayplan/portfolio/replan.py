@@ -425,7 +425,9 @@ def finish_run(
         tic = time.perf_counter()
         tables = RunTables(
             plans=result.plan_files or PLAN_SCHEMA.empty_table(),
-            installments=result.installment_files or INSTALLMENT_SCHEMA.empty_table(),
+            # Only the chosen plans' installments: the unchosen schedules never leave the
+            # scratch folder (the writer would drop them anyway).
+            installments=_chosen_installments(result, chosen),
             chosen=chosen,
             triggers=triggers_table,
             failures=failures,
@@ -450,6 +452,11 @@ def finish_run(
     finally:
         con.close()
     return run
+
+
+def _chosen_installments(result: CandidateSpill, chosen: list[str]) -> Any:
+    path = result.write_chosen_installments(chosen)
+    return [path] if path is not None else INSTALLMENT_SCHEMA.empty_table()
 
 
 def _apply_events(db: str | Path, con: Any, run: RunRecord) -> int:

@@ -6,8 +6,15 @@ Selection needs only the small ``candidates`` table (≈ 0.4 KB per loan); the p
 (≈ 3 KB per loan: metrics, explanations) and their cent-exact schedules (≈ 17 KB per loan)
 are needed again only for the chosen plans (compliance) and by the single writer, which
 loads them with DuckDB straight from Parquet. :class:`CandidateSpill` keeps the candidates
-and failures in memory and writes each chunk's plans and installments to Parquet files in a
+and failures in memory and writes each chunk's plans and schedules to Parquet files in a
 scratch folder next to the database (never the system temp folder, which is often RAM).
+
+Schedules are spilled one row per plan (``SCHEDULE_SCHEMA``: the installments' columns as
+lists), not one row per installment: ≈ 50× fewer rows to write and to filter, and the
+unchosen candidates' schedules (about three in four) are never expanded again. After the
+selection, :meth:`CandidateSpill.write_chosen_installments` writes the chosen plans'
+installments (``INSTALLMENT_SCHEMA``) to one file, batch by batch, and only that file goes to
+the writer.
 
 The files hold no personal data (ids are pseudonymous, amounts are plans), and the folder is
 removed when the run ends; a killed run's folder is removed by the next run
@@ -21,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -33,6 +41,46 @@ from repayplan.portfolio.candidates import (
     PLAN_SCHEMA,
     ChunkResult,
 )
+
+#: A chunk's schedules, one row per plan: the installments' columns as lists, in order.
+SCHEDULE_SCHEMA = pa.schema(
+    [("plan_id", pa.string())]
+    + [(f.name, pa.list_(f.type)) for f in INSTALLMENT_SCHEMA if f.name != "plan_id"]
+)
+
+
+def compact_installments(installments: pa.Table) -> pa.Table:
+    """``INSTALLMENT_SCHEMA`` rows (each plan's installments consecutive, as
+    ``generate_candidates`` builds them) as ``SCHEDULE_SCHEMA`` rows, one per plan."""
+    if installments.num_rows == 0:
+        return SCHEDULE_SCHEMA.empty_table()
+    ids = installments["plan_id"].combine_chunks()
+    # Where a new plan starts: the first row, and every row whose plan differs from the last.
+    ids_np = ids.to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, ids_np[1:] != ids_np[:-1]])
+    if len(starts) != len(set(ids_np[starts])):
+        raise ValueError("a plan's installments are not consecutive")
+    offsets = pa.array(np.r_[starts, len(ids_np)].astype(np.int32))
+    columns = {"plan_id": ids.take(pa.array(starts))}
+    for field in INSTALLMENT_SCHEMA:
+        if field.name != "plan_id":
+            values = installments[field.name].combine_chunks()
+            columns[field.name] = pa.ListArray.from_arrays(offsets, values)
+    return pa.table(columns, schema=SCHEDULE_SCHEMA)
+
+
+def expand_schedules(schedules: pa.Table) -> pa.Table:
+    """``SCHEDULE_SCHEMA`` rows back to ``INSTALLMENT_SCHEMA`` rows (the inverse of
+    :func:`compact_installments`)."""
+    if schedules.num_rows == 0:
+        return INSTALLMENT_SCHEMA.empty_table()
+    number = schedules["number"].combine_chunks()
+    parents = pc.list_parent_indices(number)
+    columns = {"plan_id": schedules["plan_id"].combine_chunks().take(parents)}
+    for field in INSTALLMENT_SCHEMA:
+        if field.name != "plan_id":
+            columns[field.name] = pc.list_flatten(schedules[field.name].combine_chunks())
+    return pa.table(columns, schema=INSTALLMENT_SCHEMA)
 
 
 def scratch_root(db: str | Path) -> Path:
@@ -72,7 +120,7 @@ def run_scratch(db: str | Path, run_id: str) -> Iterator[Path]:
 
 class CandidateSpill:
     """The candidates of a run: ``candidates`` and ``failures`` in memory, plans and
-    installments as one Parquet file per chunk in ``folder``."""
+    schedules (``SCHEDULE_SCHEMA``) as one Parquet file per chunk in ``folder``."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -80,17 +128,18 @@ class CandidateSpill:
         self._failures: list[pa.Table] = []
         self._plan_files: list[Path] = []
         self._installment_files: list[Path] = []
+        self.chosen_installment_file: Path | None = None
         self.loans = 0
         self.seconds = 0.0
 
     def add(self, part: ChunkResult) -> None:
-        """Keep ``part``'s candidates and failures; write its plans and installments."""
+        """Keep ``part``'s candidates and failures; write its plans and schedules."""
         n = len(self._candidates)
         self._candidates.append(part.candidates)
         self._failures.append(part.failures)
         for table, files, stem in (
             (part.plans, self._plan_files, "plans"),
-            (part.installments, self._installment_files, "installments"),
+            (compact_installments(part.installments), self._installment_files, "schedules"),
         ):
             if table.num_rows:
                 path = self.folder / f"{stem}-{n:06d}.parquet"
@@ -115,8 +164,8 @@ class CandidateSpill:
         return list(self._plan_files)
 
     @property
-    def installment_files(self) -> list[Path]:
-        """The Parquet files of the installments (``INSTALLMENT_SCHEMA``)."""
+    def schedule_files(self) -> list[Path]:
+        """The Parquet files of every candidate's schedule (``SCHEDULE_SCHEMA``)."""
         return list(self._installment_files)
 
     def plans(self, plan_ids: list[str]) -> pa.Table:
@@ -125,7 +174,25 @@ class CandidateSpill:
 
     def installments(self, plan_ids: list[str]) -> pa.Table:
         """The installments of these plans (``INSTALLMENT_SCHEMA``)."""
-        return _read(self._installment_files, INSTALLMENT_SCHEMA, plan_ids)
+        return expand_schedules(_read(self._installment_files, SCHEDULE_SCHEMA, plan_ids))
+
+    def write_chosen_installments(self, plan_ids: list[str]) -> Path | None:
+        """Write the installments of these plans (``INSTALLMENT_SCHEMA``) to one Parquet
+        file in the scratch folder, batch by batch (memory stays one batch deep), and return
+        it (None when there is none). Only this file is handed to the writer."""
+        if not self._installment_files or not plan_ids:
+            return None
+        path = self.folder / "chosen-installments.parquet"
+        wanted = pc.field("plan_id").isin(pa.array(plan_ids, pa.string()))
+        data = ds.dataset(
+            [str(f) for f in self._installment_files], schema=SCHEDULE_SCHEMA, format="parquet"
+        )
+        with pq.ParquetWriter(path, INSTALLMENT_SCHEMA, compression="zstd") as writer:
+            for batch in data.to_batches(filter=wanted):
+                if batch.num_rows:
+                    writer.write_table(expand_schedules(pa.Table.from_batches([batch])))
+        self.chosen_installment_file = path
+        return path
 
 
 def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
