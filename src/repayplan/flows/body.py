@@ -137,8 +137,9 @@ def run_locked(
     """A new run of ``db`` as of ``as_of`` under the run lock, its chunks on a
     :class:`ChunkPool` of ``runner``; the steps called through ``run``."""
     run_id = steps.new_run_id(as_of)
-    # The pool is entered first inside the lock: its workers start (and import) while the
-    # run is prepared, and a refused run starts none.
+    # Inside the lock: a refused run starts no workers. They start once the run knows its
+    # chunks (ChunkPool.start): none for an empty run, and on 2 cores their imports would
+    # only slow the preparation they overlapped.
     with (
         run_lock(db, run_id, wait_s=float(wait_s)),
         ChunkPool(runner, workers, dask_address) as pool,
@@ -219,6 +220,7 @@ def locked_run(
             chunks = steps.split_chunks(prepared.loans, chunk_size, workers)
             prepared.loans = prepared.loans.iloc[:0]  # the chunks hold the rows now
             n_chunks = len(chunks)
+            pool.start(n_chunks)  # no workers for a run with nothing to plan
             # A bounded window of chunks in flight (two per worker): results wait for the
             # in-order spill at most that deep, whatever the portfolio's size.
             window = 2 * pool.worker_count()

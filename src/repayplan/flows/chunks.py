@@ -8,9 +8,9 @@ their own (a process-pool worker of Prefect's ``ProcessPoolTaskRunner`` runs Pre
 engine, which needs an API: without one it starts a server, 10–25 s each on a small machine).
 
 - ``threads``: the chunk runs in the task's own thread (nothing to start);
-- ``processes``: a ``ProcessPoolExecutor`` of ``workers`` spawned processes, started when the
-  pool is entered (before the run's preparation, so their imports overlap with it); on
-  Linux each worker gets ``PR_SET_PDEATHSIG`` and dies with the flow process, even after
+- ``processes``: a ``ProcessPoolExecutor`` of up to ``workers`` spawned processes, started
+  once the run knows its chunks (:meth:`ChunkPool.start`: none for an empty run); on Linux
+  each worker gets ``PR_SET_PDEATHSIG`` and dies with the flow process, even after
   ``kill -9``;
 - ``dask``: a ``distributed.Client`` — of a LocalCluster of ``workers`` single-threaded
   processes, or of the scheduler at ``dask_address`` (``dask scheduler`` and ``dask worker``
@@ -39,10 +39,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in worker processes
         pass
 
 
-def _warm_worker() -> None:  # pragma: no cover - runs in worker processes
-    """Initialise a worker process: die with the flow process; import the chunk worker's
-    code once, now, rather than inside the first chunk's time."""
-    _die_with_parent()
+def _warm_worker(die_with_parent: bool = True) -> None:  # pragma: no cover - in workers
+    """Initialise a worker process: die with the flow process (workers this run started);
+    import the chunk worker's code once, now, rather than inside the first chunk's time."""
+    if die_with_parent:
+        _die_with_parent()
     import repayplan.portfolio.candidates  # noqa: F401
 
 
@@ -60,34 +61,45 @@ class ChunkPool:
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None
         self._cluster: Any = None
+        self._count = self.workers
 
     def __enter__(self) -> ChunkPool:
+        return self
+
+    def start(self, chunks: int) -> None:
+        """Start the workers for ``chunks`` chunks: ``min(workers, chunks)`` of them (none for
+        a run with nothing to plan: an empty run pays for no worker's start-up). Called once
+        the run knows its chunks; :meth:`run` starts them itself when it was not."""
+        if self._pool is not None or self._client is not None or chunks < 1:
+            return
+        count = min(self.workers, int(chunks))
+        self._count = count
         if self.runner == "processes":
             import multiprocessing
 
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
+                max_workers=count,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_warm_worker,
             )
             # Spawned lazily, one per waiting task: ask for all of them now.
-            for _ in range(self.workers):
+            for _ in range(count):
                 self._pool.submit(_ready)
         elif self.runner == "dask":
             from distributed import Client, LocalCluster
 
             if self.dask_address:
                 self._client = Client(self.dask_address)
+                self._client.run(_warm_worker, False)  # someone's cluster: imports only
             else:
                 self._cluster = LocalCluster(
-                    n_workers=self.workers,
+                    n_workers=count,
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
                 )
                 self._client = Client(self._cluster)
-            self._client.run(_warm_worker)
-        return self
+                self._client.run(_warm_worker)
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
@@ -109,6 +121,8 @@ class ChunkPool:
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` on a worker; blocks until it returns (or raises)."""
+        if self.runner != "threads":
+            self.start(self.workers)
         if self._pool is not None:
             return self._pool.submit(fn, *args, **kwargs).result()
         if self._client is not None:
@@ -120,7 +134,10 @@ class ChunkPool:
         return fn(*args, **kwargs)
 
     def worker_count(self) -> int:
-        """How many workers run chunks (those of the Dask scheduler when one is given)."""
+        """How many workers run chunks (those of the Dask scheduler when one is given; the
+        pool's size before it is started)."""
+        if self._pool is not None:
+            return self._count
         if self._client is not None:
             return max(1, len(self._client.scheduler_info().get("workers", {})))
         return self.workers
